@@ -1,0 +1,221 @@
+//! Builds the running service from settings: database, service, HTTP server,
+//! background maintenance. Used by `didhub serve` and by the integration tests.
+
+use crate::clock::Clock;
+use crate::domain::catalogue::{Catalogue, DEFAULT_CATALOGUE};
+use crate::domain::{Currency, ForwardPolicy};
+use crate::http::{self, HttpSettings};
+use crate::service::{self, Service};
+use crate::store::{PoolSettings, Store};
+use anyhow::Context;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Demo numbers generated per country and type.
+pub const DEMO_NUMBERS_PER_TYPE: usize = 20;
+/// Opening balance of the demo account, in minor units.
+pub const DEMO_BALANCE_MINOR: i64 = 100_00;
+
+pub struct AppConfig {
+    pub listen: SocketAddr,
+    pub database: String,
+    pub pool: PoolSettings,
+    pub service: service::Settings,
+    pub http: HttpSettings,
+    pub maintenance_interval: Option<Duration>,
+    pub demo: Option<DemoAccount>,
+}
+
+#[derive(Clone)]
+pub struct DemoAccount {
+    pub username: String,
+    pub password: String,
+}
+
+impl AppConfig {
+    pub fn from_args(
+        db: &crate::config::DatabaseArgs,
+        args: &crate::config::ServeArgs,
+    ) -> AppConfig {
+        AppConfig {
+            listen: args.listen,
+            database: db.database.clone(),
+            pool: PoolSettings {
+                max_connections: db.db_max_connections,
+                ..PoolSettings::default()
+            },
+            service: service::Settings {
+                token_ttl_secs: args.token_ttl_secs,
+                aging_secs: args.aging_days * 86_400,
+                renewal_grace_secs: args.renewal_grace_days * 86_400,
+                forward_policy: ForwardPolicy {
+                    allow_local_addresses: args.allow_local_targets,
+                },
+                default_currency: Currency::USD,
+                disa_uri: args.disa_uri.clone(),
+                login_max_failures: args.login_max_failures,
+                login_window_secs: args.login_window_secs,
+            },
+            http: HttpSettings {
+                max_body_bytes: args.max_body_bytes,
+            },
+            maintenance_interval: (args.maintenance_interval_secs > 0)
+                .then(|| Duration::from_secs(args.maintenance_interval_secs)),
+            demo: args.demo.then(|| DemoAccount {
+                username: args.demo_username.clone(),
+                password: args.demo_password.clone(),
+            }),
+        }
+    }
+}
+
+pub async fn open_store(database: &str, pool: &PoolSettings) -> anyhow::Result<Store> {
+    let store = Store::connect(database, pool)
+        .await
+        .with_context(|| format!("opening database {}", redact(database)))?;
+    store.migrate().await.context("migrating the database")?;
+    Ok(store)
+}
+
+/// A database URL as it may be logged: without its password.
+pub fn redact(database: &str) -> String {
+    match (database.find("://"), database.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let credentials = &database[scheme_end + 3..at];
+            match credentials.split_once(':') {
+                Some((user, _)) => format!(
+                    "{}{user}:***{}",
+                    &database[..scheme_end + 3],
+                    &database[at..]
+                ),
+                None => database.to_owned(),
+            }
+        }
+        _ => database.to_owned(),
+    }
+}
+
+/// Fills an empty inventory with the demo catalogue and creates the demo account.
+pub async fn seed_demo(service: &Service, demo: &DemoAccount) -> anyhow::Result<()> {
+    if service.inventory_size().await? == 0 {
+        let catalogue = Catalogue::parse(DEFAULT_CATALOGUE).context("built-in catalogue")?;
+        let report = service
+            .generate_inventory(&catalogue, DEMO_NUMBERS_PER_TYPE, 1)
+            .await?;
+        tracing::info!(
+            countries = report.countries,
+            numbers = report.inserted,
+            "demo inventory generated"
+        );
+    }
+    match service.account_by_username(&demo.username).await {
+        Ok(_) => {}
+        Err(service::Error::NotFound(_)) => {
+            service
+                .create_account(&demo.username, &demo.password, None, DEMO_BALANCE_MINOR)
+                .await?;
+        }
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// A server that is running; dropping it does not stop it, `shutdown` does.
+pub struct RunningServer {
+    pub address: SocketAddr,
+    pub service: Service,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl RunningServer {
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+        self.service.store().close().await;
+    }
+
+    /// Waits until the server stops (it stops on `shutdown` or a fatal error).
+    pub async fn wait(mut self) {
+        for task in self.tasks.drain(..) {
+            let _ = task.await;
+        }
+    }
+
+    pub fn stopper(&self) -> watch::Sender<bool> {
+        self.stop.clone()
+    }
+}
+
+pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
+    let store = open_store(&config.database, &config.pool).await?;
+    let service = Service::new(store, clock, config.service.clone());
+    if let Some(demo) = &config.demo {
+        seed_demo(&service, demo).await?;
+    }
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let address = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let router = http::router(service.clone(), &config.http);
+
+    let mut http_stop = stopped.clone();
+    let http_task = tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(async move {
+                let _ = http_stop.wait_for(|stop| *stop).await;
+            })
+            .await;
+        if let Err(error) = served {
+            tracing::error!(%error, "HTTP server failed");
+        }
+    });
+    let mut tasks = vec![http_task];
+
+    if let Some(interval) = config.maintenance_interval {
+        let service = service.clone();
+        let mut maintenance_stop = stopped.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            loop {
+                tokio::select! {
+                    _ = ticker.tick() => {
+                        match service.run_maintenance().await {
+                            Ok(report) => tracing::debug!(?report, "maintenance"),
+                            Err(error) => tracing::warn!(%error, "maintenance failed"),
+                        }
+                    }
+                    _ = maintenance_stop.changed() => break,
+                }
+            }
+        }));
+    }
+
+    Ok(RunningServer {
+        address,
+        service,
+        stop,
+        tasks,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn database_passwords_are_not_logged() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db:5432/didhub"),
+            "postgres://app:***@db:5432/didhub"
+        );
+        assert_eq!(redact("./didhub.db"), "./didhub.db");
+    }
+}

@@ -1,0 +1,151 @@
+//! The `didhub` command line: the server and the operator's commands.
+
+mod account;
+mod inventory;
+
+use crate::app::{self, AppConfig};
+use crate::clock::SystemClock;
+use crate::config::{DatabaseArgs, ServeArgs};
+use crate::service::{self, Service};
+use crate::store::PoolSettings;
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "didhub",
+    version,
+    about = "DID number provisioning and call routing"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Log filter, e.g. `info` or `didhub=debug,tower_http=debug`.
+    #[arg(long, env = "DIDHUB_LOG", default_value = "info", global = true)]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP API (and, with --demo, seed demo data first).
+    Serve(ServeArgs),
+    /// Manage customer accounts and their balances.
+    #[command(subcommand)]
+    Account(account::AccountCommand),
+    /// Import, generate and inspect the number inventory.
+    #[command(subcommand)]
+    Inventory(inventory::InventoryCommand),
+    /// Run renewals, the end of aging and clean-up once, then exit.
+    Maintenance,
+    /// Create or upgrade the database schema, then exit.
+    Migrate,
+}
+
+pub fn init_tracing(cli: &Cli) {
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
+
+/// A service for one-shot operator commands.
+async fn operator_service(database: &DatabaseArgs) -> anyhow::Result<Service> {
+    let pool = PoolSettings {
+        max_connections: database.db_max_connections.min(4),
+        ..PoolSettings::default()
+    };
+    let store = app::open_store(&database.database, &pool).await?;
+    Ok(Service::new(
+        store,
+        Arc::new(SystemClock),
+        service::Settings::default(),
+    ))
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Serve(args) => serve(&cli.database, &args).await,
+        Command::Account(command) => {
+            account::run(operator_service(&cli.database).await?, command).await
+        }
+        Command::Inventory(command) => {
+            inventory::run(operator_service(&cli.database).await?, command).await
+        }
+        Command::Maintenance => {
+            let report = operator_service(&cli.database)
+                .await?
+                .run_maintenance()
+                .await?;
+            println!(
+                "renewed {}, unpaid {}, reclaimed {}, back from aging {}",
+                report.renewals.renewed,
+                report.renewals.unpaid,
+                report.renewals.reclaimed,
+                report.aging_ended
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Migrate => {
+            operator_service(&cli.database).await?;
+            println!(
+                "database {} is up to date",
+                app::redact(&cli.database.database)
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+async fn serve(database: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = AppConfig::from_args(database, args);
+    let demo = config.demo.clone();
+    let server = app::start(config, Arc::new(SystemClock)).await?;
+    let base = format!("http://{}", server.address);
+    if let Some(path) = &args.address_file {
+        std::fs::write(path, server.address.to_string())?;
+    }
+    println!("didhub listening on {base}");
+    println!("  API base:      {base}/api");
+    println!("  OpenAPI:       {base}/openapi.json");
+    println!("  database:      {}", app::redact(&database.database));
+    if let Some(demo) = demo {
+        println!(
+            "  demo account:  username={} password={}",
+            demo.username, demo.password
+        );
+    }
+    let stopper = server.stopper();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stopper.send(true);
+    });
+    server.wait().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,76 @@
+//! Settings from flags, each with a `DIDHUB_*` environment variable.
+
+use clap::Args;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// SQLite file path or sqlite:/postgres:// URL.
+    #[arg(
+        long = "database",
+        env = "DIDHUB_DATABASE_URL",
+        default_value = "./didhub.db",
+        global = true
+    )]
+    pub database: String,
+    /// Largest number of pooled database connections.
+    #[arg(
+        long,
+        env = "DIDHUB_DB_MAX_CONNECTIONS",
+        default_value_t = 8,
+        global = true
+    )]
+    pub db_max_connections: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeArgs {
+    /// Address for the HTTP API.
+    #[arg(long, env = "DIDHUB_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Seed a demo inventory (145 countries) and a demo account when empty.
+    #[arg(long, env = "DIDHUB_DEMO")]
+    pub demo: bool,
+    /// Username of the demo account.
+    #[arg(long, env = "DIDHUB_DEMO_USERNAME", default_value = "demo")]
+    pub demo_username: String,
+    /// Password of the demo account.
+    #[arg(
+        long,
+        env = "DIDHUB_DEMO_PASSWORD",
+        default_value = "demo-password",
+        hide_env_values = true
+    )]
+    pub demo_password: String,
+    /// How long a login token lives, in seconds.
+    #[arg(long, env = "DIDHUB_TOKEN_TTL_SECS", default_value_t = 86_400)]
+    pub token_ttl_secs: i64,
+    /// Quarantine after release before a number is sold again, in days.
+    #[arg(long, env = "DIDHUB_AGING_DAYS", default_value_t = 90)]
+    pub aging_days: i64,
+    /// Days an unpaid renewal is tolerated before the number is taken back.
+    #[arg(long, env = "DIDHUB_RENEWAL_GRACE_DAYS", default_value_t = 7)]
+    pub renewal_grace_days: i64,
+    /// Allow forwards to loopback, link-local, multicast and unspecified addresses.
+    #[arg(long, env = "DIDHUB_ALLOW_LOCAL_TARGETS")]
+    pub allow_local_targets: bool,
+    /// SIP URI of the operator's DISA service; enables `access_number` forwards.
+    #[arg(long, env = "DIDHUB_DISA_URI")]
+    pub disa_uri: Option<String>,
+    /// Largest request body accepted, in bytes.
+    #[arg(long, env = "DIDHUB_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
+    pub max_body_bytes: usize,
+    /// Seconds between maintenance runs (renewals, end of aging, clean-up); 0 disables.
+    #[arg(long, env = "DIDHUB_MAINTENANCE_INTERVAL_SECS", default_value_t = 60)]
+    pub maintenance_interval_secs: u64,
+    /// Failed logins per username allowed in one window before 429.
+    #[arg(long, env = "DIDHUB_LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: i64,
+    /// Length of the failed-login window, in seconds.
+    #[arg(long, env = "DIDHUB_LOGIN_WINDOW_SECS", default_value_t = 300)]
+    pub login_window_secs: i64,
+    /// Write the bound HTTP address to this file once listening (useful with port 0).
+    #[arg(long, env = "DIDHUB_ADDRESS_FILE")]
+    pub address_file: Option<PathBuf>,
+}

@@ -1,0 +1,14 @@
+//! Pure types and rules: numbers, money, forwarding targets. No I/O.
+
+pub mod billing;
+pub mod catalogue;
+pub mod did_type;
+pub mod forward;
+pub mod money;
+pub mod number_gen;
+pub mod phone;
+
+pub use did_type::DidType;
+pub use forward::{ForwardPolicy, ForwardTarget, ForwardType};
+pub use money::Currency;
+pub use phone::{CountryCode, E164};

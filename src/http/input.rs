@@ -1,0 +1,231 @@
+//! Request input for the seed-compatible API: the same handler takes
+//! `application/x-www-form-urlencoded` (what the seed's Python sends) or JSON,
+//! and the token as a `token` field or an `Authorization: Bearer` header.
+
+use super::error::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderMap, StatusCode, header};
+use std::collections::HashMap;
+
+const MAX_FIELD_LEN: usize = 4096;
+const MAX_FIELDS: usize = 64;
+
+/// The flat string fields of a request body plus the headers that stand in for fields.
+#[derive(Debug, Default)]
+pub struct ApiInput {
+    fields: HashMap<String, String>,
+    bearer: Option<String>,
+    idempotency_key: Option<String>,
+}
+
+impl ApiInput {
+    pub fn optional(&self, name: &str) -> Option<&str> {
+        self.fields
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.trim().is_empty())
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<&str, ApiError> {
+        self.optional(name)
+            .ok_or_else(|| ApiError::bad_request("missing_field", format!("{name} is required")))
+    }
+
+    /// A field that may be sent empty (the value matters as given).
+    pub fn raw(&self, name: &str) -> Option<&str> {
+        self.fields.get(name).map(String::as_str)
+    }
+
+    pub fn positive_id(&self, name: &'static str) -> Result<i64, ApiError> {
+        let text = self.required(name)?.trim();
+        text.parse::<i64>()
+            .ok()
+            .filter(|id| *id > 0)
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "invalid_did_id",
+                    format!("{name} must be a positive integer"),
+                )
+            })
+    }
+
+    pub fn optional_int(&self, name: &'static str) -> Result<Option<i64>, ApiError> {
+        self.optional(name)
+            .map(|text| {
+                text.trim().parse::<i64>().map_err(|_| {
+                    ApiError::bad_request("invalid_field", format!("{name} must be an integer"))
+                })
+            })
+            .transpose()
+    }
+
+    /// The caller's token: the `Authorization: Bearer` header wins over the field.
+    pub fn token(&self) -> Option<&str> {
+        self.bearer.as_deref().or_else(|| self.optional("token"))
+    }
+
+    pub fn idempotency_key(&self) -> Result<Option<String>, ApiError> {
+        match (
+            self.idempotency_key.as_deref(),
+            self.optional("idempotency_key"),
+        ) {
+            (Some(h), Some(f)) if h != f => Err(ApiError::bad_request(
+                "invalid_idempotency_key",
+                "the Idempotency-Key header and the idempotency_key field differ",
+            )),
+            (Some(key), _) | (None, Some(key)) => Ok(Some(key.to_owned())),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_owned())
+}
+
+fn insert_field(
+    fields: &mut HashMap<String, String>,
+    name: String,
+    value: String,
+) -> Result<(), ApiError> {
+    if value.len() > MAX_FIELD_LEN || name.len() > 64 {
+        return Err(ApiError::bad_request(
+            "field_too_long",
+            format!("field {name:.64} is too long"),
+        ));
+    }
+    if fields.len() >= MAX_FIELDS {
+        return Err(ApiError::bad_request("invalid_body", "too many fields"));
+    }
+    if fields.insert(name.clone(), value).is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            format!("field {name} is given twice"),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
+        .map_err(|_| ApiError::bad_request("invalid_body", "body is not valid form data"))?;
+    let mut fields = HashMap::new();
+    for (name, value) in pairs {
+        insert_field(&mut fields, name, value)?;
+    }
+    Ok(fields)
+}
+
+fn parse_json(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("invalid_body", format!("body is not valid JSON: {e}"))
+    })?;
+    let serde_json::Value::Object(object) = value else {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "JSON body must be an object",
+        ));
+    };
+    let mut fields = HashMap::new();
+    for (name, value) in object {
+        let text = match value {
+            serde_json::Value::String(s) => s,
+            serde_json::Value::Number(n) => n.to_string(),
+            serde_json::Value::Bool(b) => b.to_string(),
+            serde_json::Value::Null => continue,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_field",
+                    format!("field {name:.64} must be a string or a number"),
+                ));
+            }
+        };
+        insert_field(&mut fields, name, text)?;
+    }
+    Ok(fields)
+}
+
+impl<S: Send + Sync> FromRequest<S> for ApiInput {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<ApiInput, ApiError> {
+        let headers = request.headers();
+        let bearer = bearer(headers);
+        let idempotency_key = headers
+            .get("idempotency-key")
+            .map(|v| {
+                v.to_str().map(str::to_owned).map_err(|_| {
+                    ApiError::bad_request(
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be ASCII",
+                    )
+                })
+            })
+            .transpose()?;
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(|v| {
+                v.split(';')
+                    .next()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+            });
+        let body = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::bad_request("body_too_large", "request body is too large")
+                } else {
+                    ApiError::bad_request("invalid_body", "could not read the request body")
+                }
+            })?;
+        let fields = if body.iter().all(u8::is_ascii_whitespace) {
+            HashMap::new()
+        } else {
+            match content_type.as_deref() {
+                Some("application/json") => parse_json(&body)?,
+                Some("application/x-www-form-urlencoded") | None => parse_form(&body)?,
+                Some(other) if other.ends_with("+json") => parse_json(&body)?,
+                Some(_) => {
+                    return Err(ApiError::bad_request(
+                        "unsupported_media_type",
+                        "send application/x-www-form-urlencoded or application/json",
+                    ));
+                }
+            }
+        };
+        Ok(ApiInput {
+            fields,
+            bearer,
+            idempotency_key,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_numbers_and_strings_become_fields() {
+        let fields = parse_json(br#"{"did_id": 12, "token": "abc", "x": null}"#).expect("valid");
+        assert_eq!(fields.get("did_id").map(String::as_str), Some("12"));
+        assert_eq!(fields.get("token").map(String::as_str), Some("abc"));
+        assert!(!fields.contains_key("x"));
+        assert!(parse_json(br#"{"did_id": [1]}"#).is_err());
+        assert!(parse_json(b"[1,2]").is_err());
+    }
+
+    #[test]
+    fn forms_refuse_repeated_fields() {
+        assert!(parse_form(b"a=1&b=2").is_ok());
+        assert!(parse_form(b"a=1&a=2").is_err());
+    }
+}

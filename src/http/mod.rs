@@ -1,0 +1,79 @@
+//! The HTTP API: thin handlers that parse, call the service and map errors.
+
+mod compat;
+pub mod error;
+mod input;
+mod openapi;
+mod wire;
+
+use crate::service::Service;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use error::{ApiError, error_response};
+pub use openapi::openapi_document;
+use tower_http::trace::TraceLayer;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub service: Service,
+}
+
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    pub max_body_bytes: usize,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+pub fn router(service: Service, settings: &HttpSettings) -> Router {
+    Router::new()
+        .route("/api/login", post(compat::login))
+        .route("/api/logout", post(compat::logout))
+        .route("/api/balance", post(compat::balance))
+        .route("/api/ledger", post(compat::ledger))
+        .route("/api/did/type-list", post(compat::type_list))
+        .route("/api/did/available", post(compat::available))
+        .route("/api/did/assign", post(compat::assign))
+        .route("/api/did/list", post(compat::list))
+        .route("/api/did/forward", post(compat::forward))
+        .route("/api/did/release", post(compat::release))
+        .route("/openapi.json", get(openapi::serve))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(settings.max_body_bytes))
+        .layer(TraceLayer::new_for_http())
+        .with_state(AppState { service })
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    state.service.ready().await?;
+    Ok("ready")
+}
+
+async fn not_found() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+}
+
+async fn method_not_allowed() -> Response {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint takes POST",
+    )
+    .into_response()
+}

@@ -1,0 +1,260 @@
+//! Operator use cases on accounts: create, credit, settings, balances, ledger.
+
+use super::auth::hash_password;
+use super::{Error, LedgerEntry, Result, Service};
+use crate::domain::Currency;
+use crate::store::{self, accounts, ledger, tokens};
+
+#[derive(Debug, Clone)]
+pub struct AccountSummary {
+    pub id: i64,
+    pub username: String,
+    pub currency: Currency,
+    pub balance_minor: i64,
+    pub pbx_host: Option<String>,
+    pub created_at: i64,
+}
+
+impl From<accounts::AccountRow> for AccountSummary {
+    fn from(row: accounts::AccountRow) -> AccountSummary {
+        AccountSummary {
+            currency: Currency::parse(&row.currency).unwrap_or(Currency::USD),
+            id: row.id,
+            username: row.username,
+            balance_minor: row.balance_minor,
+            pbx_host: row.pbx_host,
+            created_at: row.created_at,
+        }
+    }
+}
+
+fn valid_username(username: &str) -> bool {
+    (3..=64).contains(&username.len())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._@-".contains(&b))
+}
+
+/// A PBX host for `extension` forwards: a hostname or IP, optional port.
+fn valid_pbx_host(host: &str) -> bool {
+    let probe = format!("sip:probe@{host}");
+    crate::domain::ForwardTarget::parse(
+        crate::domain::ForwardType::Sip,
+        &probe,
+        &crate::domain::CountryCode::parse("US").expect("US is in the metadata"),
+        crate::domain::ForwardPolicy {
+            allow_local_addresses: true,
+        },
+    )
+    .is_ok()
+        && !host.contains(';')
+}
+
+impl Service {
+    pub async fn create_account(
+        &self,
+        username: &str,
+        password: &str,
+        currency: Option<Currency>,
+        opening_balance_minor: i64,
+    ) -> Result<AccountSummary> {
+        if !valid_username(username) {
+            return Err(Error::bad_request(
+                "invalid_username",
+                "username must be 3 to 64 characters of letters, digits and ._@-",
+            ));
+        }
+        if password.len() < 8 || password.len() > super::PASSWORD_MAX_LEN {
+            return Err(Error::bad_request(
+                "invalid_password",
+                "password must be 8 to 1024 characters",
+            ));
+        }
+        if opening_balance_minor < 0 {
+            return Err(Error::bad_request(
+                "invalid_amount",
+                "opening balance cannot be negative",
+            ));
+        }
+        let currency = currency.unwrap_or(self.settings().default_currency);
+        let password = password.to_owned();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let now = self.now();
+        let mut tx = self.store.begin_write().await?;
+        let id = match accounts::insert(&mut *tx, username, &hash, currency.code(), now).await {
+            Ok(id) => id,
+            Err(e) if store::is_unique_violation(&e) => {
+                return Err(Error::Conflict(format!(
+                    "account {username} already exists"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if opening_balance_minor > 0 {
+            post_adjustment(
+                &mut tx,
+                id,
+                "credit",
+                opening_balance_minor,
+                "opening balance",
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        self.account_summary(id).await
+    }
+
+    pub async fn account_by_username(&self, username: &str) -> Result<AccountSummary> {
+        accounts::find_by_username(self.store.pool(), username)
+            .await?
+            .map(AccountSummary::from)
+            .ok_or_else(|| Error::NotFound(format!("no account named {username}")))
+    }
+
+    pub async fn account_summary(&self, account_id: i64) -> Result<AccountSummary> {
+        accounts::find_by_id(self.store.pool(), account_id)
+            .await?
+            .map(AccountSummary::from)
+            .ok_or(Error::Unauthorized)
+    }
+
+    pub async fn list_accounts(&self) -> Result<Vec<AccountSummary>> {
+        Ok(accounts::list(self.store.pool())
+            .await?
+            .into_iter()
+            .map(AccountSummary::from)
+            .collect())
+    }
+
+    /// Adds (or, with a negative amount and kind `adjustment`, removes) money, as one ledger entry.
+    pub async fn post_to_balance(
+        &self,
+        username: &str,
+        kind: &'static str,
+        amount_minor: i64,
+        description: &str,
+    ) -> Result<AccountSummary> {
+        if amount_minor == 0 || (kind == "credit" && amount_minor < 0) {
+            return Err(Error::bad_request(
+                "invalid_amount",
+                "a credit must be a positive amount",
+            ));
+        }
+        let account = self.account_by_username(username).await?;
+        let mut tx = self.store.begin_write().await?;
+        let balance = post_adjustment(
+            &mut tx,
+            account.id,
+            kind,
+            amount_minor,
+            description,
+            self.now(),
+        )
+        .await?;
+        if balance < 0 {
+            return Err(Error::unprocessable(
+                "insufficient_balance",
+                "an adjustment may not take the balance below zero",
+            ));
+        }
+        tx.commit().await?;
+        self.account_summary(account.id).await
+    }
+
+    pub async fn set_pbx_host(
+        &self,
+        username: &str,
+        pbx_host: Option<&str>,
+    ) -> Result<AccountSummary> {
+        if let Some(host) = pbx_host
+            && !valid_pbx_host(host)
+        {
+            return Err(Error::bad_request(
+                "invalid_pbx_host",
+                "PBX host must be a hostname or IP address with an optional port",
+            ));
+        }
+        let account = self.account_by_username(username).await?;
+        accounts::set_pbx_host(self.store.pool(), account.id, pbx_host).await?;
+        self.account_summary(account.id).await
+    }
+
+    pub async fn set_password(&self, username: &str, password: &str) -> Result<()> {
+        if password.len() < 8 || password.len() > super::PASSWORD_MAX_LEN {
+            return Err(Error::bad_request(
+                "invalid_password",
+                "password must be 8 to 1024 characters",
+            ));
+        }
+        let account = self.account_by_username(username).await?;
+        let password = password.to_owned();
+        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))??;
+        let mut tx = self.store.begin_write().await?;
+        accounts::set_password_hash(&mut *tx, account.id, &hash).await?;
+        tokens::revoke_all_for_account(&mut *tx, account.id, self.now()).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    pub async fn ledger(
+        &self,
+        account_id: i64,
+        before_id: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<LedgerEntry>> {
+        Ok(ledger::list_for_account(
+            self.store.pool(),
+            account_id,
+            before_id,
+            limit.clamp(1, 1000),
+        )
+        .await?
+        .into_iter()
+        .map(LedgerEntry::from)
+        .collect())
+    }
+
+    /// Balance and ledger sum of an account; they must always be equal.
+    pub async fn audit_account(&self, account_id: i64) -> Result<(i64, i64)> {
+        let mut tx = self.store.begin_write().await?;
+        let balance = accounts::find_by_id(&mut *tx, account_id)
+            .await?
+            .map(|a| a.balance_minor)
+            .ok_or_else(|| Error::NotFound(format!("no account {account_id}")))?;
+        let sum = ledger::sum_for_account(&mut *tx, account_id).await?;
+        tx.commit().await?;
+        Ok((balance, sum))
+    }
+}
+
+/// Changes a balance and records it, inside the caller's transaction.
+pub(crate) async fn post_adjustment(
+    tx: &mut store::Tx,
+    account_id: i64,
+    kind: &str,
+    amount_minor: i64,
+    description: &str,
+    now: i64,
+) -> Result<i64> {
+    let balance = accounts::adjust_balance(&mut **tx, account_id, amount_minor).await?;
+    ledger::insert(
+        &mut **tx,
+        &ledger::NewEntry {
+            account_id,
+            kind,
+            amount_minor,
+            balance_after_minor: balance,
+            did_id: None,
+            did_number: None,
+            description,
+            created_at: now,
+        },
+    )
+    .await?;
+    Ok(balance)
+}

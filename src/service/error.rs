@@ -1,0 +1,65 @@
+//! The one error type of the service boundary. Each variant has a stable public
+//! code; internal causes are logged where they are mapped and never shown.
+
+use crate::store;
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("missing, expired or revoked token")]
+    Unauthorized,
+    #[error("invalid username or password")]
+    InvalidCredentials,
+    #[error("too many failed logins; retry in {retry_after_secs} s")]
+    LoginThrottled { retry_after_secs: i64 },
+    /// Malformed input: a field that cannot be read at all.
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// Well-formed input that a rule refuses.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    #[error("no such DID on this account")]
+    DidNotFound,
+    #[error("this DID is no longer available")]
+    DidNotAvailable,
+    #[error("balance {balance} does not cover {required}")]
+    InsufficientBalance { required: String, balance: String },
+    #[error("this idempotency key was used for a different request")]
+    IdempotencyKeyReused,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("the database is unavailable")]
+    Unavailable,
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Error {
+        Error::BadRequest {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Error {
+        Error::Unprocessable {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(error: sqlx::Error) -> Error {
+        if store::is_unavailable(&error) {
+            tracing::warn!(%error, "database unavailable");
+            Error::Unavailable
+        } else {
+            Error::Internal(error.to_string())
+        }
+    }
+}

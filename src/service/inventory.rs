@@ -1,0 +1,248 @@
+//! Operator inventory: CSV import and the generated demo inventory.
+
+use super::{Error, Result, Service};
+use crate::domain::catalogue::Catalogue;
+use crate::domain::number_gen::{classify, generate_numbers};
+use crate::domain::{CountryCode, Currency, DidType, E164};
+use crate::store::dids::{self, InventoryItem, UpsertOutcome};
+use std::collections::HashSet;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProblem {
+    /// 1-based line in the file, counting the header.
+    pub line: u64,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    pub inserted: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Rows naming a number that is sold or aging with other terms: left as they are.
+    pub in_use: u64,
+    pub problems: Vec<RowProblem>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct GenerateReport {
+    pub countries: u64,
+    pub inserted: u64,
+    pub unchanged: u64,
+}
+
+/// The columns `inventory import` reads; `currency` and `region` may be absent.
+pub const IMPORT_COLUMNS: &str = "number,country,type,setup_fee,monthly_cost[,currency][,region]";
+
+struct ParsedRow {
+    number: String,
+    country: String,
+    did_type: DidType,
+    currency: Currency,
+    setup_minor: i64,
+    monthly_minor: i64,
+    region: Option<String>,
+}
+
+fn parse_row(
+    record: &csv::StringRecord,
+    columns: &Columns,
+    default_currency: Currency,
+) -> Result<ParsedRow, String> {
+    let field = |i: Option<usize>| i.and_then(|i| record.get(i)).unwrap_or("").trim();
+    let country = CountryCode::parse(field(Some(columns.country)))
+        .ok_or_else(|| format!("unknown country {:?}", field(Some(columns.country))))?;
+    let (number, parsed) = E164::parse_detailed(field(Some(columns.number)), Some(&country))
+        .map_err(|e| e.to_string())?;
+    // phonenumber's own region lookup drops leading zeros (Italian landlines);
+    // `classify` keeps them.
+    let national = parsed.national().to_string();
+    let number_country = classify(parsed.code().value(), &national).map(|(meta, _)| meta.id());
+    if number_country != Some(country.as_str()) {
+        return Err(format!("{number} is not a {country} number"));
+    }
+    let did_type = DidType::parse(field(Some(columns.did_type)))
+        .ok_or_else(|| format!("unknown type {:?}", field(Some(columns.did_type))))?;
+    let currency = match field(columns.currency) {
+        "" => default_currency,
+        code => Currency::parse(code).ok_or_else(|| format!("unknown currency {code:?}"))?,
+    };
+    let price = |name: &str, text: &str| -> Result<i64, String> {
+        let minor = currency
+            .parse_minor(text)
+            .map_err(|e| format!("{name}: {e}"))?;
+        if minor < 0 {
+            return Err(format!("{name} cannot be negative"));
+        }
+        Ok(minor)
+    };
+    let setup_minor = price("setup_fee", field(Some(columns.setup)))?;
+    let monthly_minor = price("monthly_cost", field(Some(columns.monthly)))?;
+    let region = Some(field(columns.region))
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned);
+    if region
+        .as_ref()
+        .is_some_and(|r| r.len() > 64 || r.chars().any(char::is_control))
+    {
+        return Err("region must be at most 64 printable characters".into());
+    }
+    Ok(ParsedRow {
+        number: number.into_string(),
+        country: country.as_str().to_owned(),
+        did_type,
+        currency,
+        setup_minor,
+        monthly_minor,
+        region,
+    })
+}
+
+struct Columns {
+    number: usize,
+    country: usize,
+    did_type: usize,
+    setup: usize,
+    monthly: usize,
+    currency: Option<usize>,
+    region: Option<usize>,
+}
+
+impl Columns {
+    fn from_header(header: &csv::StringRecord) -> Result<Columns> {
+        let find = |names: &[&str]| {
+            header
+                .iter()
+                .position(|h| names.iter().any(|n| h.trim().eq_ignore_ascii_case(n)))
+        };
+        let need = |names: &[&str]| {
+            find(names).ok_or_else(|| {
+                Error::bad_request(
+                    "invalid_csv",
+                    format!(
+                        "header must name the columns {IMPORT_COLUMNS}; missing {}",
+                        names[0]
+                    ),
+                )
+            })
+        };
+        Ok(Columns {
+            number: need(&["number", "did_number"])?,
+            country: need(&["country"])?,
+            did_type: need(&["type", "did_type"])?,
+            setup: need(&["setup_fee", "setup"])?,
+            monthly: need(&["monthly_cost", "monthly"])?,
+            currency: find(&["currency"]),
+            region: find(&["region"]),
+        })
+    }
+}
+
+const IMPORT_BATCH: usize = 1000;
+
+impl Service {
+    /// Imports every valid row, reports the others by line. Re-importing the
+    /// same file changes nothing.
+    pub async fn import_inventory(&self, csv_text: &str) -> Result<ImportReport> {
+        let mut reader = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .flexible(true)
+            .from_reader(csv_text.as_bytes());
+        let header = reader
+            .headers()
+            .map_err(|e| Error::bad_request("invalid_csv", e.to_string()))?
+            .clone();
+        let columns = Columns::from_header(&header)?;
+        let mut report = ImportReport::default();
+        let mut valid = Vec::new();
+        let mut seen = HashSet::new();
+        for record in reader.records() {
+            let record = match record {
+                Ok(r) => r,
+                Err(e) => {
+                    let line = e.position().map_or(0, |p| p.line());
+                    report.problems.push(RowProblem {
+                        line,
+                        message: e.to_string(),
+                    });
+                    continue;
+                }
+            };
+            let line = record.position().map_or(0, |p| p.line());
+            match parse_row(&record, &columns, self.settings().default_currency) {
+                Ok(row) if !seen.insert(row.number.clone()) => report.problems.push(RowProblem {
+                    line,
+                    message: format!("{} appears earlier in the file", row.number),
+                }),
+                Ok(row) => valid.push(row),
+                Err(message) => report.problems.push(RowProblem { line, message }),
+            }
+        }
+        let now = self.now();
+        for batch in valid.chunks(IMPORT_BATCH) {
+            let mut tx = self.store.begin_write().await?;
+            for row in batch {
+                let item = InventoryItem {
+                    number: &row.number,
+                    country: &row.country,
+                    did_type: row.did_type.code(),
+                    region: row.region.as_deref(),
+                    currency: row.currency.code(),
+                    setup_minor: row.setup_minor,
+                    monthly_minor: row.monthly_minor,
+                };
+                match dids::upsert_inventory(&mut tx, &item, now).await? {
+                    UpsertOutcome::Inserted => report.inserted += 1,
+                    UpsertOutcome::Updated => report.updated += 1,
+                    UpsertOutcome::Unchanged => report.unchanged += 1,
+                    UpsertOutcome::InUse => report.in_use += 1,
+                }
+            }
+            tx.commit().await?;
+        }
+        Ok(report)
+    }
+
+    /// Fills the inventory with `per_type` generated numbers for every country
+    /// and type the catalogue offers. Idempotent for the same seed.
+    pub async fn generate_inventory(
+        &self,
+        catalogue: &Catalogue,
+        per_type: usize,
+        seed: u64,
+    ) -> Result<GenerateReport> {
+        let mut report = GenerateReport::default();
+        let now = self.now();
+        for country in &catalogue.countries {
+            let mut taken = HashSet::new();
+            let mut tx = self.store.begin_write().await?;
+            for offer in &country.offers {
+                for number in generate_numbers(&country.iso, offer.did_type, per_type, seed) {
+                    if !taken.insert(number.clone()) {
+                        continue;
+                    }
+                    let item = InventoryItem {
+                        number: &number,
+                        country: &country.iso,
+                        did_type: offer.did_type.code(),
+                        region: None,
+                        currency: country.currency.code(),
+                        setup_minor: offer.setup_minor,
+                        monthly_minor: offer.monthly_minor,
+                    };
+                    match dids::upsert_inventory(&mut tx, &item, now).await? {
+                        UpsertOutcome::Inserted => report.inserted += 1,
+                        _ => report.unchanged += 1,
+                    }
+                }
+            }
+            tx.commit().await?;
+            report.countries += 1;
+        }
+        Ok(report)
+    }
+
+    pub async fn inventory_size(&self) -> Result<i64> {
+        Ok(dids::count_all(self.store.pool()).await?)
+    }
+}

@@ -1,0 +1,98 @@
+//! Use cases. Every transaction starts and ends here; the HTTP, SIP and CLI
+//! layers call these and never the store directly.
+
+mod accounts;
+mod auth;
+mod billing;
+mod error;
+mod inventory;
+mod numbers;
+mod purchase;
+mod search;
+mod views;
+
+pub use accounts::AccountSummary;
+pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
+pub use billing::{MaintenanceReport, RenewalReport};
+pub use error::{Error, Result};
+pub use inventory::{GenerateReport, ImportReport, RowProblem};
+
+/// The CSV columns `inventory import` reads.
+pub fn inventory_columns() -> &'static str {
+    inventory::IMPORT_COLUMNS
+}
+pub use numbers::Released;
+pub use purchase::{AssignRequest, Charge, Purchase};
+pub use search::{SearchPage, SearchQuery};
+pub use views::{Did, DidStatus, Forward, LedgerEntry};
+
+use crate::clock::Clock;
+use crate::domain::{Currency, ForwardPolicy};
+use crate::store::Store;
+use std::sync::Arc;
+
+/// The operator's choices that shape the use cases.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub token_ttl_secs: i64,
+    /// Quarantine after release before a number is sold again.
+    pub aging_secs: i64,
+    /// How long an unpaid renewal is tolerated before the number is taken back.
+    pub renewal_grace_secs: i64,
+    pub forward_policy: ForwardPolicy,
+    /// Currency of accounts created without one.
+    pub default_currency: Currency,
+    /// The operator's DISA service; `access_number` forwards need it.
+    pub disa_uri: Option<String>,
+    pub login_max_failures: i64,
+    pub login_window_secs: i64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            token_ttl_secs: 24 * 3600,
+            aging_secs: 90 * 86400,
+            renewal_grace_secs: 7 * 86400,
+            forward_policy: ForwardPolicy::default(),
+            default_currency: Currency::USD,
+            disa_uri: None,
+            login_max_failures: 5,
+            login_window_secs: 300,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Service {
+    store: Store,
+    clock: Arc<dyn Clock>,
+    settings: Arc<Settings>,
+}
+
+impl Service {
+    pub fn new(store: Store, clock: Arc<dyn Clock>, settings: Settings) -> Service {
+        Service {
+            store,
+            clock,
+            settings: Arc::new(settings),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+
+    pub fn now(&self) -> i64 {
+        self.clock.now()
+    }
+
+    /// Whether the database answers: what a readiness probe asks.
+    pub async fn ready(&self) -> Result<()> {
+        self.store.ping().await.map_err(Error::from)
+    }
+}

@@ -1,0 +1,99 @@
+//! An owner's numbers: list, forward, release. Another account's number is
+//! indistinguishable from a missing one (404), so ids leak nothing.
+
+use super::{Did, Error, Result, Service, views};
+use crate::domain::forward::ForwardError;
+use crate::domain::{CountryCode, ForwardTarget, ForwardType};
+use crate::store::{accounts, dids};
+use serde::Serialize;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Released {
+    pub did: Did,
+    pub aging_until: i64,
+}
+
+impl Service {
+    pub async fn list_numbers(&self, account_id: i64) -> Result<Vec<Did>> {
+        views::dids(dids::list_owned(self.store.pool(), account_id).await?)
+    }
+
+    pub async fn owned_number(&self, account_id: i64, did_id: i64) -> Result<Did> {
+        match dids::find_by_id(self.store.pool(), did_id).await? {
+            Some(row) if row.account_id == Some(account_id) => Did::try_from(row),
+            _ => Err(Error::DidNotFound),
+        }
+    }
+
+    pub async fn set_forward(
+        &self,
+        account_id: i64,
+        did_id: i64,
+        kind: &str,
+        destination: &str,
+    ) -> Result<Did> {
+        let kind = ForwardType::parse(kind).ok_or_else(|| {
+            Error::bad_request(
+                "invalid_forward_type",
+                ForwardError::UnknownType.to_string(),
+            )
+        })?;
+        let did = self.owned_number(account_id, did_id).await?;
+        let country = CountryCode::parse(&did.country)
+            .ok_or_else(|| Error::Internal(format!("did {did_id} has country {}", did.country)))?;
+        let target =
+            ForwardTarget::parse(kind, destination, &country, self.settings().forward_policy)
+                .map_err(|e| Error::bad_request("invalid_destination", e.to_string()))?;
+        match kind {
+            ForwardType::Extension => {
+                let account = accounts::find_by_id(self.store.pool(), account_id)
+                    .await?
+                    .ok_or(Error::Unauthorized)?;
+                if account.pbx_host.is_none() {
+                    return Err(Error::unprocessable(
+                        "pbx_host_required",
+                        "extension forwards need a PBX host on the account; ask the operator to set one",
+                    ));
+                }
+            }
+            ForwardType::AccessNumber if self.settings().disa_uri.is_none() => {
+                return Err(Error::unprocessable(
+                    "disa_not_configured",
+                    "this operator has no DISA service for access_number forwards",
+                ));
+            }
+            _ => {}
+        }
+        let row = dids::set_forward(
+            self.store.pool(),
+            did_id,
+            account_id,
+            kind.code(),
+            &target.destination(),
+            self.now(),
+        )
+        .await?
+        .ok_or(Error::DidNotFound)?;
+        tracing::info!(
+            account = account_id,
+            did = did_id,
+            kind = kind.code(),
+            "forward set"
+        );
+        Did::try_from(row)
+    }
+
+    /// Gives a number up at once: no refund, forwarding cleared, quarantined.
+    pub async fn release(&self, account_id: i64, did_id: i64) -> Result<Released> {
+        let now = self.now();
+        let aging_until = now + self.settings().aging_secs;
+        let row = dids::release(self.store.pool(), did_id, account_id, now, aging_until)
+            .await?
+            .ok_or(Error::DidNotFound)?;
+        tracing::info!(account = account_id, did = did_id, "number released");
+        Ok(Released {
+            did: Did::try_from(row)?,
+            aging_until,
+        })
+    }
+}

@@ -1,0 +1,166 @@
+//! `did/assign`: buying a number. One transaction: claim the number, debit setup
+//! fee and first month, write both ledger entries, remember the answer for the
+//! idempotency key. Whoever loses a race gets a clean 409 and nothing changes.
+
+use super::{Did, Error, Result, Service};
+use crate::domain::billing::add_months;
+use crate::store::{accounts, dids, idempotency, ledger};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone)]
+pub struct AssignRequest {
+    pub did_id: i64,
+    pub idempotency_key: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Charge {
+    pub kind: String,
+    pub amount_minor: i64,
+    pub ledger_entry_id: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Purchase {
+    pub did: Did,
+    pub charges: Vec<Charge>,
+    pub total_minor: i64,
+    pub balance_minor: i64,
+    /// True when this is the stored answer to an earlier request with the same key.
+    #[serde(skip)]
+    pub replayed: bool,
+}
+
+const MAX_KEY_LEN: usize = 255;
+
+fn check_key(key: &str) -> Result<()> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::bad_request(
+            "invalid_idempotency_key",
+            "idempotency key must be 1 to 255 printable ASCII characters",
+        ));
+    }
+    Ok(())
+}
+
+impl Service {
+    pub async fn assign(&self, account_id: i64, request: &AssignRequest) -> Result<Purchase> {
+        if let Some(key) = &request.idempotency_key {
+            check_key(key)?;
+        }
+        let now = self.now();
+        let fingerprint = format!("did/assign:{}", request.did_id);
+        let mut tx = self.store.begin_write().await?;
+
+        if let Some(key) = &request.idempotency_key
+            && !idempotency::claim(&mut *tx, account_id, key, &fingerprint, now).await?
+        {
+            let stored = idempotency::find(&mut *tx, account_id, key)
+                .await?
+                .ok_or_else(|| Error::Internal("idempotency key vanished".into()))?;
+            if stored.fingerprint != fingerprint {
+                return Err(Error::IdempotencyKeyReused);
+            }
+            let (_, body) = stored.response.ok_or_else(|| {
+                Error::Conflict("a request with this key is still in progress".into())
+            })?;
+            let mut purchase: Purchase = serde_json::from_str(&body)
+                .map_err(|e| Error::Internal(format!("stored purchase: {e}")))?;
+            purchase.replayed = true;
+            return Ok(purchase);
+        }
+
+        let account = accounts::find_by_id(&mut *tx, account_id)
+            .await?
+            .ok_or(Error::Unauthorized)?;
+        let paid_through = add_months(now, 1);
+        let Some(row) =
+            dids::claim(&mut *tx, request.did_id, account_id, now, paid_through).await?
+        else {
+            return Err(match dids::find_by_id(&mut *tx, request.did_id).await? {
+                None => Error::DidNotFound,
+                Some(_) => Error::DidNotAvailable,
+            });
+        };
+        if row.currency != account.currency {
+            return Err(Error::unprocessable(
+                "currency_mismatch",
+                format!(
+                    "this number is priced in {} but the account is in {}",
+                    row.currency, account.currency
+                ),
+            ));
+        }
+        let did = Did::try_from(row)?;
+        let currency = did.currency();
+        let total = did.setup_minor + did.monthly_minor;
+        let Some(balance_after) = accounts::debit_if_covered(&mut *tx, account_id, total).await?
+        else {
+            return Err(Error::InsufficientBalance {
+                required: currency.format_minor(total),
+                balance: currency.format_minor(account.balance_minor),
+            });
+        };
+
+        let mut charges = Vec::with_capacity(2);
+        let lines = [
+            (
+                "setup_fee",
+                did.setup_minor,
+                balance_after + did.monthly_minor,
+                "setup fee",
+            ),
+            (
+                "monthly_charge",
+                did.monthly_minor,
+                balance_after,
+                "first month",
+            ),
+        ];
+        for (kind, amount, balance_after_entry, what) in lines {
+            if amount == 0 {
+                continue;
+            }
+            let description = format!("{what} for {}", did.number);
+            let id = ledger::insert(
+                &mut *tx,
+                &ledger::NewEntry {
+                    account_id,
+                    kind,
+                    amount_minor: -amount,
+                    balance_after_minor: balance_after_entry,
+                    did_id: Some(did.id),
+                    did_number: Some(&did.number),
+                    description: &description,
+                    created_at: now,
+                },
+            )
+            .await?;
+            charges.push(Charge {
+                kind: kind.to_owned(),
+                amount_minor: amount,
+                ledger_entry_id: id,
+            });
+        }
+        let purchase = Purchase {
+            did,
+            charges,
+            total_minor: total,
+            balance_minor: balance_after,
+            replayed: false,
+        };
+        if let Some(key) = &request.idempotency_key {
+            let body = serde_json::to_string(&purchase)
+                .map_err(|e| Error::Internal(format!("encoding purchase: {e}")))?;
+            idempotency::complete(&mut *tx, account_id, key, 200, &body).await?;
+        }
+        tx.commit().await?;
+        tracing::info!(
+            account = account_id,
+            did = purchase.did.id,
+            total,
+            "number assigned"
+        );
+        Ok(purchase)
+    }
+}

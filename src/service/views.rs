@@ -1,0 +1,113 @@
+//! What the use cases hand back: typed, not yet formatted for any wire.
+
+use crate::domain::{Currency, DidType, ForwardType};
+use crate::store::dids::DidRow;
+use crate::store::ledger::EntryRow;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DidStatus {
+    Available,
+    Assigned,
+    Aging,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Forward {
+    pub kind: String,
+    pub destination: String,
+}
+
+/// A number as its owner (or a prospective buyer) sees it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Did {
+    pub id: i64,
+    pub number: String,
+    pub country: String,
+    pub did_type: DidType,
+    pub region: Option<String>,
+    pub currency: String,
+    pub setup_minor: i64,
+    pub monthly_minor: i64,
+    pub status: DidStatus,
+    pub assigned_at: Option<i64>,
+    pub paid_through: Option<i64>,
+    pub forward: Option<Forward>,
+}
+
+impl Did {
+    pub fn currency(&self) -> Currency {
+        Currency::parse(&self.currency).unwrap_or(Currency::USD)
+    }
+
+    pub fn forward_type(&self) -> Option<ForwardType> {
+        self.forward
+            .as_ref()
+            .and_then(|f| ForwardType::parse(&f.kind))
+    }
+}
+
+impl TryFrom<DidRow> for Did {
+    type Error = super::Error;
+
+    fn try_from(row: DidRow) -> Result<Did, super::Error> {
+        let corrupt = |what: &str| super::Error::Internal(format!("did {}: bad {what}", row.id));
+        let did_type = DidType::parse(&row.did_type).ok_or_else(|| corrupt("did_type"))?;
+        let status = match row.status.as_str() {
+            "available" => DidStatus::Available,
+            "assigned" => DidStatus::Assigned,
+            "aging" => DidStatus::Aging,
+            _ => return Err(corrupt("status")),
+        };
+        let forward = match (row.forward_type, row.forward_destination) {
+            (Some(kind), Some(destination)) => Some(Forward { kind, destination }),
+            _ => None,
+        };
+        Ok(Did {
+            id: row.id,
+            number: row.number,
+            country: row.country,
+            did_type,
+            region: row.region,
+            currency: row.currency,
+            setup_minor: row.setup_minor,
+            monthly_minor: row.monthly_minor,
+            status,
+            assigned_at: row.assigned_at,
+            paid_through: row.paid_through,
+            forward,
+        })
+    }
+}
+
+pub(crate) fn dids(rows: Vec<DidRow>) -> Result<Vec<Did>, super::Error> {
+    rows.into_iter().map(Did::try_from).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LedgerEntry {
+    pub id: i64,
+    pub kind: String,
+    pub amount_minor: i64,
+    pub balance_after_minor: i64,
+    pub did_id: Option<i64>,
+    pub did_number: Option<String>,
+    pub description: String,
+    pub created_at: i64,
+}
+
+impl From<EntryRow> for LedgerEntry {
+    fn from(row: EntryRow) -> LedgerEntry {
+        LedgerEntry {
+            id: row.id,
+            kind: row.kind,
+            amount_minor: row.amount_minor,
+            balance_after_minor: row.balance_after_minor,
+            did_id: row.did_id,
+            did_number: row.did_number,
+            description: row.description,
+            created_at: row.created_at,
+        }
+    }
+}

@@ -1,0 +1,152 @@
+//! `accounts`: who may log in, their currency and their balance.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, Executor, Row};
+
+#[derive(Debug, Clone)]
+pub struct AccountRow {
+    pub id: i64,
+    pub username: String,
+    pub password_hash: String,
+    pub currency: String,
+    pub balance_minor: i64,
+    pub pbx_host: Option<String>,
+    pub created_at: i64,
+}
+
+const SELECT_BY_USERNAME: &str = "SELECT id, username, password_hash, currency, balance_minor, pbx_host, created_at \
+     FROM accounts WHERE username = $1";
+const SELECT_BY_ID: &str = "SELECT id, username, password_hash, currency, balance_minor, pbx_host, created_at \
+     FROM accounts WHERE id = $1";
+
+fn from_row(row: &AnyRow) -> Result<AccountRow, sqlx::Error> {
+    Ok(AccountRow {
+        id: row.try_get("id")?,
+        username: row.try_get("username")?,
+        password_hash: row.try_get("password_hash")?,
+        currency: row.try_get("currency")?,
+        balance_minor: row.try_get("balance_minor")?,
+        pbx_host: row.try_get("pbx_host")?,
+        created_at: row.try_get("created_at")?,
+    })
+}
+
+pub async fn insert<'e>(
+    db: impl Executor<'e, Database = Any>,
+    username: &str,
+    password_hash: &str,
+    currency: &str,
+    now: i64,
+) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "INSERT INTO accounts (username, password_hash, currency, balance_minor, created_at) \
+         VALUES ($1, $2, $3, 0, $4) RETURNING id",
+    )
+    .bind(username)
+    .bind(password_hash)
+    .bind(currency)
+    .bind(now)
+    .fetch_one(db)
+    .await?;
+    row.try_get("id")
+}
+
+pub async fn find_by_username<'e>(
+    db: impl Executor<'e, Database = Any>,
+    username: &str,
+) -> Result<Option<AccountRow>, sqlx::Error> {
+    sqlx::query(SELECT_BY_USERNAME)
+        .bind(username)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn find_by_id<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> Result<Option<AccountRow>, sqlx::Error> {
+    sqlx::query(SELECT_BY_ID)
+        .bind(id)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(from_row)
+        .transpose()
+}
+
+pub async fn list<'e>(
+    db: impl Executor<'e, Database = Any>,
+) -> Result<Vec<AccountRow>, sqlx::Error> {
+    sqlx::query(
+        "SELECT id, username, password_hash, currency, balance_minor, pbx_host, created_at \
+         FROM accounts ORDER BY username",
+    )
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// Debits only if the balance covers the amount; returns the new balance, or
+/// `None` when it does not (the row is left untouched).
+pub async fn debit_if_covered<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+    amount_minor: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE accounts SET balance_minor = balance_minor - $1 \
+         WHERE id = $2 AND balance_minor >= $1 RETURNING balance_minor",
+    )
+    .bind(amount_minor)
+    .bind(id)
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| r.try_get("balance_minor")).transpose()
+}
+
+/// Adds a signed amount; returns the new balance.
+pub async fn adjust_balance<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+    delta_minor: i64,
+) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE accounts SET balance_minor = balance_minor + $1 WHERE id = $2 RETURNING balance_minor",
+    )
+    .bind(delta_minor)
+    .bind(id)
+    .fetch_one(db)
+    .await?;
+    row.try_get("balance_minor")
+}
+
+pub async fn set_pbx_host<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+    pbx_host: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET pbx_host = $1 WHERE id = $2")
+        .bind(pbx_host)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+pub async fn set_password_hash<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+    password_hash: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET password_hash = $1 WHERE id = $2")
+        .bind(password_hash)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}

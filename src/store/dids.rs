@@ -1,0 +1,408 @@
+//! `dids`: the inventory and each number's owner, lifecycle and forwarding.
+//! Every state change is a conditional UPDATE, so two buyers, two instances or a
+//! buyer and a sweeper can never both win the same row.
+
+use sqlx::any::AnyRow;
+use sqlx::{Any, AssertSqlSafe, Executor, Row};
+
+#[derive(Debug, Clone)]
+pub struct DidRow {
+    pub id: i64,
+    pub number: String,
+    pub country: String,
+    pub did_type: String,
+    pub region: Option<String>,
+    pub currency: String,
+    pub setup_minor: i64,
+    pub monthly_minor: i64,
+    pub status: String,
+    pub account_id: Option<i64>,
+    pub assigned_at: Option<i64>,
+    pub paid_through: Option<i64>,
+    pub aging_until: Option<i64>,
+    pub forward_type: Option<String>,
+    pub forward_destination: Option<String>,
+    pub updated_at: i64,
+}
+
+macro_rules! did_columns {
+    () => {
+        "id, number, country, did_type, region, currency, setup_minor, monthly_minor, status, \
+         account_id, assigned_at, paid_through, aging_until, forward_type, forward_destination, updated_at"
+    };
+}
+
+fn from_row(row: &AnyRow) -> Result<DidRow, sqlx::Error> {
+    Ok(DidRow {
+        id: row.try_get("id")?,
+        number: row.try_get("number")?,
+        country: row.try_get("country")?,
+        did_type: row.try_get("did_type")?,
+        region: row.try_get("region")?,
+        currency: row.try_get("currency")?,
+        setup_minor: row.try_get("setup_minor")?,
+        monthly_minor: row.try_get("monthly_minor")?,
+        status: row.try_get("status")?,
+        account_id: row.try_get("account_id")?,
+        assigned_at: row.try_get("assigned_at")?,
+        paid_through: row.try_get("paid_through")?,
+        aging_until: row.try_get("aging_until")?,
+        forward_type: row.try_get("forward_type")?,
+        forward_destination: row.try_get("forward_destination")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn rows(rows: Vec<AnyRow>) -> Result<Vec<DidRow>, sqlx::Error> {
+    rows.iter().map(from_row).collect()
+}
+
+/// A page of available numbers in one country, in number order.
+#[derive(Debug, Clone)]
+pub struct SearchFilter<'a> {
+    pub country: &'a str,
+    pub did_type: Option<&'a str>,
+    /// E.164 prefix ("+331"): matched as a range so the index does the work.
+    pub prefix: Option<&'a str>,
+    /// Digits that must appear somewhere in the number.
+    pub contains: Option<&'a str>,
+    /// Only numbers after this one (the page cursor).
+    pub after: Option<&'a str>,
+    pub limit: i64,
+}
+
+pub async fn search_available<'e>(
+    db: impl Executor<'e, Database = Any>,
+    filter: &SearchFilter<'_>,
+) -> Result<Vec<DidRow>, sqlx::Error> {
+    // The text is assembled only from the fixed fragments below; every value is bound.
+    let mut sql = String::from(concat!(
+        "SELECT ",
+        did_columns!(),
+        " FROM dids WHERE country = $1 AND status = 'available'"
+    ));
+    let mut next = 2;
+    let mut placeholder = |sql: &mut String, fragment: &str| {
+        sql.push_str(&fragment.replace('?', &format!("${next}")));
+        next += 1;
+    };
+    if filter.did_type.is_some() {
+        placeholder(&mut sql, " AND did_type = ?");
+    }
+    let prefix_bounds = filter.prefix.map(|p| (p.to_owned(), format!("{p}~")));
+    if prefix_bounds.is_some() {
+        placeholder(&mut sql, " AND number >= ?");
+        placeholder(&mut sql, " AND number < ?");
+    }
+    let pattern = filter.contains.map(|c| format!("%{c}%"));
+    if pattern.is_some() {
+        placeholder(&mut sql, " AND number LIKE ?");
+    }
+    if filter.after.is_some() {
+        placeholder(&mut sql, " AND number > ?");
+    }
+    placeholder(&mut sql, " ORDER BY number LIMIT ?");
+
+    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(filter.country);
+    if let Some(t) = filter.did_type {
+        query = query.bind(t);
+    }
+    if let Some((low, high)) = prefix_bounds {
+        query = query.bind(low).bind(high);
+    }
+    if let Some(p) = pattern {
+        query = query.bind(p);
+    }
+    if let Some(a) = filter.after {
+        query = query.bind(a);
+    }
+    rows(query.bind(filter.limit).fetch_all(db).await?)
+}
+
+pub async fn find_by_id<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> Result<Option<DidRow>, sqlx::Error> {
+    sqlx::query(concat!(
+        "SELECT ",
+        did_columns!(),
+        " FROM dids WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+pub async fn find_by_number<'e>(
+    db: impl Executor<'e, Database = Any>,
+    number: &str,
+) -> Result<Option<DidRow>, sqlx::Error> {
+    sqlx::query(concat!(
+        "SELECT ",
+        did_columns!(),
+        " FROM dids WHERE number = $1"
+    ))
+    .bind(number)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+pub async fn list_owned<'e>(
+    db: impl Executor<'e, Database = Any>,
+    account_id: i64,
+) -> Result<Vec<DidRow>, sqlx::Error> {
+    rows(
+        sqlx::query(concat!(
+            "SELECT ",
+            did_columns!(),
+            " FROM dids WHERE account_id = $1 ORDER BY number"
+        ))
+        .bind(account_id)
+        .fetch_all(db)
+        .await?,
+    )
+}
+
+/// Every assigned number with a forward: what the routing plane loads.
+pub async fn list_routed<'e>(
+    db: impl Executor<'e, Database = Any>,
+) -> Result<Vec<DidRow>, sqlx::Error> {
+    rows(
+        sqlx::query(concat!(
+            "SELECT ",
+            did_columns!(),
+            " FROM dids WHERE status = 'assigned' ORDER BY number"
+        ))
+        .fetch_all(db)
+        .await?,
+    )
+}
+
+/// Takes an available number for an account; `None` if it is not available (any more).
+pub async fn claim<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+    account_id: i64,
+    now: i64,
+    paid_through: i64,
+) -> Result<Option<DidRow>, sqlx::Error> {
+    sqlx::query(concat!(
+        "UPDATE dids SET status = 'assigned', account_id = $1, assigned_at = $2, paid_through = $3, \
+         aging_until = NULL, forward_type = NULL, forward_destination = NULL, updated_at = $2 \
+         WHERE id = $4 AND status = 'available' RETURNING ",
+        did_columns!()
+    ))
+    .bind(account_id)
+    .bind(now)
+    .bind(paid_through)
+    .bind(id)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+pub async fn set_forward<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+    account_id: i64,
+    forward_type: &str,
+    destination: &str,
+    now: i64,
+) -> Result<Option<DidRow>, sqlx::Error> {
+    sqlx::query(concat!(
+        "UPDATE dids SET forward_type = $1, forward_destination = $2, updated_at = $3 \
+         WHERE id = $4 AND account_id = $5 AND status = 'assigned' RETURNING ",
+        did_columns!()
+    ))
+    .bind(forward_type)
+    .bind(destination)
+    .bind(now)
+    .bind(id)
+    .bind(account_id)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// Takes a number back from its owner into aging; `None` if the account does not hold it.
+pub async fn release<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+    account_id: i64,
+    now: i64,
+    aging_until: i64,
+) -> Result<Option<DidRow>, sqlx::Error> {
+    sqlx::query(concat!(
+        "UPDATE dids SET status = 'aging', account_id = NULL, assigned_at = NULL, paid_through = NULL, \
+         aging_until = $1, forward_type = NULL, forward_destination = NULL, updated_at = $2 \
+         WHERE id = $3 AND account_id = $4 AND status = 'assigned' RETURNING ",
+        did_columns!()
+    ))
+    .bind(aging_until)
+    .bind(now)
+    .bind(id)
+    .bind(account_id)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// Returns numbers whose quarantine has passed to the sellable inventory.
+pub async fn end_aging<'e>(
+    db: impl Executor<'e, Database = Any>,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE dids SET status = 'available', aging_until = NULL, updated_at = $1 \
+         WHERE status = 'aging' AND aging_until <= $1",
+    )
+    .bind(now)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}
+
+pub async fn due_for_renewal<'e>(
+    db: impl Executor<'e, Database = Any>,
+    now: i64,
+    limit: i64,
+) -> Result<Vec<DidRow>, sqlx::Error> {
+    rows(
+        sqlx::query(concat!(
+            "SELECT ",
+            did_columns!(),
+            " FROM dids WHERE status = 'assigned' AND paid_through <= $1 ORDER BY paid_through, id LIMIT $2"
+        ))
+        .bind(now)
+        .bind(limit)
+        .fetch_all(db)
+        .await?,
+    )
+}
+
+/// Moves `paid_through` on only if nobody renewed the number in between.
+pub async fn extend_paid_through<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+    account_id: i64,
+    old_paid_through: i64,
+    new_paid_through: i64,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE dids SET paid_through = $1, updated_at = $2 \
+         WHERE id = $3 AND account_id = $4 AND status = 'assigned' AND paid_through = $5",
+    )
+    .bind(new_paid_through)
+    .bind(now)
+    .bind(id)
+    .bind(account_id)
+    .bind(old_paid_through)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A number as an operator lists it for sale.
+#[derive(Debug, Clone)]
+pub struct InventoryItem<'a> {
+    pub number: &'a str,
+    pub country: &'a str,
+    pub did_type: &'a str,
+    pub region: Option<&'a str>,
+    pub currency: &'a str,
+    pub setup_minor: i64,
+    pub monthly_minor: i64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpsertOutcome {
+    Inserted,
+    Updated,
+    Unchanged,
+    /// Sold or aging: its terms are the buyer's and are not rewritten.
+    InUse,
+}
+
+pub async fn upsert_inventory(
+    conn: &mut sqlx::AnyConnection,
+    item: &InventoryItem<'_>,
+    now: i64,
+) -> Result<UpsertOutcome, sqlx::Error> {
+    let Some(existing) = find_by_number(&mut *conn, item.number).await? else {
+        sqlx::query(
+            "INSERT INTO dids (number, country, did_type, region, currency, setup_minor, monthly_minor, status, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 'available', $8)",
+        )
+        .bind(item.number)
+        .bind(item.country)
+        .bind(item.did_type)
+        .bind(item.region)
+        .bind(item.currency)
+        .bind(item.setup_minor)
+        .bind(item.monthly_minor)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+        return Ok(UpsertOutcome::Inserted);
+    };
+    let same = existing.country == item.country
+        && existing.did_type == item.did_type
+        && existing.region.as_deref() == item.region
+        && existing.currency == item.currency
+        && existing.setup_minor == item.setup_minor
+        && existing.monthly_minor == item.monthly_minor;
+    if same {
+        return Ok(UpsertOutcome::Unchanged);
+    }
+    if existing.status != "available" {
+        return Ok(UpsertOutcome::InUse);
+    }
+    let done = sqlx::query(
+        "UPDATE dids SET country = $1, did_type = $2, region = $3, currency = $4, setup_minor = $5, \
+         monthly_minor = $6, updated_at = $7 WHERE id = $8 AND status = 'available'",
+    )
+    .bind(item.country)
+    .bind(item.did_type)
+    .bind(item.region)
+    .bind(item.currency)
+    .bind(item.setup_minor)
+    .bind(item.monthly_minor)
+    .bind(now)
+    .bind(existing.id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(if done.rows_affected() == 1 {
+        UpsertOutcome::Updated
+    } else {
+        UpsertOutcome::InUse
+    })
+}
+
+pub async fn count_available<'e>(
+    db: impl Executor<'e, Database = Any>,
+) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM dids WHERE status = 'available'")
+        .fetch_one(db)
+        .await?;
+    row.try_get("n")
+}
+
+pub async fn count_all<'e>(db: impl Executor<'e, Database = Any>) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query("SELECT COUNT(*) AS n FROM dids")
+        .fetch_one(db)
+        .await?;
+    row.try_get("n")
+}

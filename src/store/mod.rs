@@ -1,0 +1,197 @@
+//! Persistence: one sqlx `Any` code path for SQLite and PostgreSQL. Where the two
+//! really differ (connection setup, migrations, how a write transaction starts)
+//! the difference is named here and nowhere else.
+
+pub mod accounts;
+pub mod dids;
+pub mod idempotency;
+pub mod ledger;
+pub mod login_failures;
+pub mod tokens;
+
+use sqlx::any::{AnyPoolOptions, install_default_drivers};
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+use sqlx::{Any, AnyPool, Executor, Transaction};
+use std::borrow::Cow;
+use std::time::Duration;
+
+pub type Tx = Transaction<'static, Any>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug, Clone)]
+pub struct PoolSettings {
+    pub max_connections: u32,
+    pub acquire_timeout: Duration,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        PoolSettings {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+/// Turns what an operator types (`./didhub.db`, `sqlite:x.db`, `postgres://…`) into
+/// a driver URL and the backend it selects.
+pub fn resolve_database_url(text: &str) -> (String, Backend) {
+    let lower = text.to_ascii_lowercase();
+    if lower.starts_with("postgres://") || lower.starts_with("postgresql://") {
+        return (text.to_owned(), Backend::Postgres);
+    }
+    let path = text
+        .strip_prefix("sqlite://")
+        .or_else(|| text.strip_prefix("sqlite:"))
+        .unwrap_or(text);
+    let (path, query) = match path.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (path, None),
+    };
+    let query = query.map_or_else(|| "mode=rwc".to_owned(), str::to_owned);
+    (format!("sqlite://{path}?{query}"), Backend::Sqlite)
+}
+
+impl Store {
+    pub async fn connect(database: &str, settings: &PoolSettings) -> Result<Store, sqlx::Error> {
+        install_default_drivers();
+        let (url, backend) = resolve_database_url(database);
+        let options = AnyPoolOptions::new()
+            .max_connections(settings.max_connections)
+            .acquire_timeout(settings.acquire_timeout);
+        let pool = match backend {
+            Backend::Sqlite => {
+                options
+                    .after_connect(|conn, _meta| {
+                        Box::pin(async move {
+                            // WAL lets readers run beside the one writer; FULL keeps an
+                            // acknowledged purchase durable across power loss.
+                            conn.execute(
+                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
+                            )
+                            .await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
+            Backend::Postgres => options.connect(&url).await?,
+        };
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
+        let sources: &[(i64, &str, &'static str)] = match self.backend {
+            Backend::Sqlite => &[(
+                1,
+                "initial",
+                include_str!("../../migrations/sqlite/0001_initial.sql"),
+            )],
+            Backend::Postgres => &[(
+                1,
+                "initial",
+                include_str!("../../migrations/postgres/0001_initial.sql"),
+            )],
+        };
+        let migrations = sources
+            .iter()
+            .map(|&(version, description, sql)| {
+                Migration::new(
+                    version,
+                    Cow::Borrowed(description),
+                    MigrationType::Simple,
+                    sqlx::SqlSafeStr::into_sql_str(sql),
+                    false,
+                )
+            })
+            .collect();
+        // Locking (a PostgreSQL advisory lock) makes concurrent first starts of
+        // several instances safe.
+        let mut migrator = Migrator::with_migrations(migrations);
+        migrator.set_locking(true);
+        migrator.run(&self.pool).await
+    }
+
+    /// Starts a transaction that will write. SQLite must take the write lock up
+    /// front (`BEGIN IMMEDIATE`): a deferred transaction that reads first and
+    /// writes later fails with SQLITE_BUSY instead of waiting when another writer
+    /// got there in between. PostgreSQL's row locks make a plain BEGIN right.
+    pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
+        match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.pool.begin().await,
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+}
+
+/// Whether an error means the database could not be reached at all, as opposed
+/// to a query that failed: the first is a 503 a client may retry.
+pub fn is_unavailable(error: &sqlx::Error) -> bool {
+    matches!(
+        error,
+        sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+    )
+}
+
+pub fn is_unique_violation(error: &sqlx::Error) -> bool {
+    match error {
+        sqlx::Error::Database(db) => db.is_unique_violation(),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_paths_and_sqlite_urls_select_sqlite() {
+        assert_eq!(
+            resolve_database_url("./didhub.db"),
+            ("sqlite://./didhub.db?mode=rwc".to_owned(), Backend::Sqlite)
+        );
+        assert_eq!(
+            resolve_database_url("sqlite:/tmp/x.db"),
+            ("sqlite:///tmp/x.db?mode=rwc".to_owned(), Backend::Sqlite)
+        );
+        assert_eq!(
+            resolve_database_url("postgres://postgres@127.0.0.1/didhub").1,
+            Backend::Postgres
+        );
+    }
+}
