@@ -18,7 +18,7 @@ use tokio::task::JoinHandle;
 /// Demo numbers generated per country and type.
 pub const DEMO_NUMBERS_PER_TYPE: usize = 20;
 /// Opening balance of the demo account, in minor units.
-pub const DEMO_BALANCE_MINOR: i64 = 100_00;
+pub const DEMO_BALANCE_MINOR: i64 = 10_000;
 
 pub struct AppConfig {
     pub listen: SocketAddr,

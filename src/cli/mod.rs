@@ -42,6 +42,8 @@ pub enum Command {
     Maintenance,
     /// Create or upgrade the database schema, then exit.
     Migrate,
+    /// Print the OpenAPI document of the HTTP API.
+    Openapi,
 }
 
 pub fn init_tracing(cli: &Cli) {
@@ -88,6 +90,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 report.renewals.reclaimed,
                 report.aging_ended
             );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            println!("{}", crate::http::openapi_json());
             Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {

@@ -13,7 +13,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use error::{ApiError, error_response};
-pub use openapi::openapi_document;
+pub use openapi::{openapi_document, openapi_json};
 use tower_http::trace::TraceLayer;
 
 #[derive(Clone)]

@@ -31,6 +31,25 @@ pub fn openapi_document() -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The document as committed in `openapi.json`.
+pub fn openapi_json() -> String {
+    openapi_document()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
 pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
     Json(openapi_document())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_committed_openapi_json_matches_the_code() {
+        let committed = include_str!("../../openapi.json");
+        assert!(
+            committed.trim_end() == super::openapi_json().trim_end(),
+            "openapi.json is stale: run `cargo run -- openapi > openapi.json` and commit it"
+        );
+    }
 }

@@ -1,0 +1,13 @@
+//! Integration tests: every test drives a real server over HTTP.
+//! One binary so the suite links once.
+
+// Amounts in minor units are written dollars_cents (10_00 is 10.00).
+#![allow(clippy::inconsistent_digit_grouping)]
+
+mod helpers;
+
+mod assign;
+mod auth;
+mod available;
+mod numbers;
+mod seed_flow;
