@@ -44,10 +44,7 @@ impl AppConfig {
         AppConfig {
             listen: args.listen,
             database: db.database.clone(),
-            pool: PoolSettings {
-                max_connections: db.db_max_connections,
-                ..PoolSettings::default()
-            },
+            pool: db.pool_settings(),
             service: service::Settings {
                 token_ttl_secs: args.token_ttl_secs,
                 aging_secs: args.aging_days * 86_400,

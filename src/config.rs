@@ -22,6 +22,32 @@ pub struct DatabaseArgs {
         global = true
     )]
     pub db_max_connections: u32,
+    /// Milliseconds a request waits for a database connection before answering 503.
+    #[arg(
+        long,
+        env = "DIDHUB_DB_ACQUIRE_TIMEOUT_MS",
+        default_value_t = 2000,
+        global = true
+    )]
+    pub db_acquire_timeout_ms: u64,
+    /// Longest a statement may run (PostgreSQL) or wait for the write lock (SQLite), in ms.
+    #[arg(
+        long,
+        env = "DIDHUB_DB_STATEMENT_TIMEOUT_MS",
+        default_value_t = 10_000,
+        global = true
+    )]
+    pub db_statement_timeout_ms: u64,
+}
+
+impl DatabaseArgs {
+    pub fn pool_settings(&self) -> crate::store::PoolSettings {
+        crate::store::PoolSettings {
+            max_connections: self.db_max_connections,
+            acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms),
+            statement_timeout: std::time::Duration::from_millis(self.db_statement_timeout_ms),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

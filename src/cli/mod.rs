@@ -59,7 +59,7 @@ pub fn init_tracing(cli: &Cli) {
 async fn operator_service(database: &DatabaseArgs) -> anyhow::Result<Service> {
     let pool = PoolSettings {
         max_connections: database.db_max_connections.min(4),
-        ..PoolSettings::default()
+        ..database.pool_settings()
     };
     let store = app::open_store(&database.database, &pool).await?;
     Ok(Service::new(

@@ -70,9 +70,6 @@ impl Service {
             return Ok(purchase);
         }
 
-        let account = accounts::find_by_id(&mut *tx, account_id)
-            .await?
-            .ok_or(Error::Unauthorized)?;
         let paid_through = add_months(now, 1);
         let Some(row) =
             dids::claim(&mut *tx, request.did_id, account_id, now, paid_through).await?
@@ -82,66 +79,75 @@ impl Service {
                 Some(_) => Error::DidNotAvailable,
             });
         };
-        if row.currency != account.currency {
-            return Err(Error::unprocessable(
-                "currency_mismatch",
-                format!(
-                    "this number is priced in {} but the account is in {}",
-                    row.currency, account.currency
-                ),
-            ));
-        }
         let did = Did::try_from(row)?;
         let currency = did.currency();
         let total = did.setup_minor + did.monthly_minor;
-        let Some(balance_after) = accounts::debit_if_covered(&mut *tx, account_id, total).await?
-        else {
-            return Err(Error::InsufficientBalance {
-                required: currency.format_minor(total),
-                balance: currency.format_minor(account.balance_minor),
+        let debited =
+            accounts::debit_in_currency_if_covered(&mut *tx, account_id, total, &did.currency)
+                .await?;
+        let Some(balance_after) = debited else {
+            // The slow path: find out which condition refused the debit.
+            let account = accounts::find_by_id(&mut *tx, account_id)
+                .await?
+                .ok_or(Error::Unauthorized)?;
+            return Err(if account.currency != did.currency {
+                Error::unprocessable(
+                    "currency_mismatch",
+                    format!(
+                        "this number is priced in {} but the account is in {}",
+                        did.currency, account.currency
+                    ),
+                )
+            } else {
+                Error::InsufficientBalance {
+                    required: currency.format_minor(total),
+                    balance: currency.format_minor(account.balance_minor),
+                }
             });
         };
 
-        let mut charges = Vec::with_capacity(2);
+        let setup_description = format!("setup fee for {}", did.number);
+        let month_description = format!("first month for {}", did.number);
         let lines = [
             (
                 "setup_fee",
                 did.setup_minor,
                 balance_after + did.monthly_minor,
-                "setup fee",
+                &setup_description,
             ),
             (
                 "monthly_charge",
                 did.monthly_minor,
                 balance_after,
-                "first month",
+                &month_description,
             ),
         ];
-        for (kind, amount, balance_after_entry, what) in lines {
-            if amount == 0 {
-                continue;
-            }
-            let description = format!("{what} for {}", did.number);
-            let id = ledger::insert(
-                &mut *tx,
-                &ledger::NewEntry {
+        let entries: Vec<ledger::NewEntry> = lines
+            .iter()
+            .filter(|(_, amount, _, _)| *amount != 0)
+            .map(
+                |&(kind, amount, balance_after_entry, description)| ledger::NewEntry {
                     account_id,
                     kind,
                     amount_minor: -amount,
                     balance_after_minor: balance_after_entry,
                     did_id: Some(did.id),
                     did_number: Some(&did.number),
-                    description: &description,
+                    description,
                     created_at: now,
                 },
             )
-            .await?;
-            charges.push(Charge {
-                kind: kind.to_owned(),
-                amount_minor: amount,
+            .collect();
+        let ids = ledger::insert_many(&mut *tx, &entries).await?;
+        let charges = entries
+            .iter()
+            .zip(ids)
+            .map(|(entry, id)| Charge {
+                kind: entry.kind.to_owned(),
+                amount_minor: -entry.amount_minor,
                 ledger_entry_id: id,
-            });
-        }
+            })
+            .collect();
         let purchase = Purchase {
             did,
             charges,

@@ -109,6 +109,27 @@ pub async fn debit_if_covered<'e>(
     row.map(|r| r.try_get("balance_minor")).transpose()
 }
 
+/// [`debit_if_covered`], also requiring the account's currency: one round trip
+/// on the purchase path; the caller finds out which condition failed only when
+/// one did.
+pub async fn debit_in_currency_if_covered<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+    amount_minor: i64,
+    currency: &str,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query(
+        "UPDATE accounts SET balance_minor = balance_minor - $1 \
+         WHERE id = $2 AND balance_minor >= $1 AND currency = $3 RETURNING balance_minor",
+    )
+    .bind(amount_minor)
+    .bind(id)
+    .bind(currency)
+    .fetch_optional(db)
+    .await?;
+    row.map(|r| r.try_get("balance_minor")).transpose()
+}
+
 /// Adds a signed amount; returns the new balance.
 pub async fn adjust_balance<'e>(
     db: impl Executor<'e, Database = Any>,

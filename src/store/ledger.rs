@@ -1,7 +1,7 @@
 //! `ledger_entries`: every balance change, with the balance after it.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, Executor, Row};
+use sqlx::{Any, AssertSqlSafe, Executor, Row};
 
 #[derive(Debug, Clone)]
 pub struct NewEntry<'a> {
@@ -62,6 +62,67 @@ pub async fn insert<'e>(
     .fetch_one(db)
     .await?;
     row.try_get("id")
+}
+
+/// Inserts several entries in one statement; returns each new id with its kind,
+/// in the order given.
+pub async fn insert_many<'e>(
+    db: impl Executor<'e, Database = Any>,
+    entries: &[NewEntry<'_>],
+) -> Result<Vec<i64>, sqlx::Error> {
+    if entries.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Built only from fixed fragments and numbered placeholders; values are bound.
+    let mut sql = String::from(
+        "INSERT INTO ledger_entries \
+         (account_id, kind, amount_minor, balance_after_minor, did_id, did_number, description, created_at) VALUES ",
+    );
+    for i in 0..entries.len() {
+        let n = i * 8;
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!(
+            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7,
+            n + 8
+        ));
+    }
+    sql.push_str(" RETURNING id, kind");
+    let mut query = sqlx::query(AssertSqlSafe(sql));
+    for entry in entries {
+        query = query
+            .bind(entry.account_id)
+            .bind(entry.kind)
+            .bind(entry.amount_minor)
+            .bind(entry.balance_after_minor)
+            .bind(entry.did_id)
+            .bind(entry.did_number)
+            .bind(entry.description)
+            .bind(entry.created_at);
+    }
+    let rows = query.fetch_all(db).await?;
+    // RETURNING order is not promised by SQL: match rows back by kind, which the
+    // callers keep distinct within one statement.
+    entries
+        .iter()
+        .map(|entry| {
+            rows.iter()
+                .find(|r| {
+                    r.try_get::<String, _>("kind")
+                        .is_ok_and(|k| k == entry.kind)
+                })
+                .ok_or_else(|| sqlx::Error::RowNotFound)
+                .and_then(|r| r.try_get("id"))
+        })
+        .collect()
 }
 
 /// Newest first, `limit` entries older than `before_id` (all when `None`).

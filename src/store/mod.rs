@@ -11,8 +11,9 @@ pub mod tokens;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{Any, AnyPool, Executor, Transaction};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Transaction};
 use std::borrow::Cow;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub type Tx = Transaction<'static, Any>;
@@ -26,14 +27,20 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct PoolSettings {
     pub max_connections: u32,
+    /// How long a request waits for a connection before answering 503: short, so
+    /// that a database outage fails requests fast instead of piling them up.
     pub acquire_timeout: Duration,
+    /// Longest a single statement may run (PostgreSQL `statement_timeout`;
+    /// SQLite's `busy_timeout`, the wait for the write lock).
+    pub statement_timeout: Duration,
 }
 
 impl Default for PoolSettings {
     fn default() -> Self {
         PoolSettings {
             max_connections: 8,
-            acquire_timeout: Duration::from_secs(5),
+            acquire_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -70,25 +77,40 @@ impl Store {
         let options = AnyPoolOptions::new()
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout);
+        let timeout_ms = settings.statement_timeout.as_millis();
         let pool = match backend {
             Backend::Sqlite => {
+                // WAL lets readers run beside the one writer; FULL keeps an
+                // acknowledged purchase durable across power loss.
+                let setup: Arc<str> = format!(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                     PRAGMA busy_timeout = {timeout_ms}; PRAGMA foreign_keys = ON;"
+                )
+                .into();
                 options
-                    .after_connect(|conn, _meta| {
+                    .after_connect(move |conn, _meta| {
+                        let setup = Arc::clone(&setup);
                         Box::pin(async move {
-                            // WAL lets readers run beside the one writer; FULL keeps an
-                            // acknowledged purchase durable across power loss.
-                            conn.execute(
-                                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                                 PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                            )
-                            .await?;
+                            conn.execute(AssertSqlSafe(setup)).await?;
                             Ok(())
                         })
                     })
                     .connect(&url)
                     .await?
             }
-            Backend::Postgres => options.connect(&url).await?,
+            Backend::Postgres => {
+                let setup: Arc<str> = format!("SET statement_timeout = {timeout_ms}").into();
+                options
+                    .after_connect(move |conn, _meta| {
+                        let setup = Arc::clone(&setup);
+                        Box::pin(async move {
+                            conn.execute(AssertSqlSafe(setup)).await?;
+                            Ok(())
+                        })
+                    })
+                    .connect(&url)
+                    .await?
+            }
         };
         Ok(Store { pool, backend })
     }

@@ -1,0 +1,606 @@
+//! Whole-process tests: several `didhub serve` processes on one database, a
+//! crash in the middle of purchases, and a database that goes away and comes back.
+
+// Amounts in minor units are written dollars_cents (10_00 is 10.00).
+#![allow(clippy::inconsistent_digit_grouping)]
+
+mod support;
+
+use didhub::service::{self, Service};
+use didhub::store::PoolSettings;
+use futures::future::join_all;
+use reqwest::StatusCode;
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::backends::{current_backend, on_both_backends};
+use support::database::TestDatabase;
+
+const PASSWORD: &str = "correct horse battery";
+
+/// A `didhub serve` process, killed (SIGKILL) when dropped.
+struct ServerProcess {
+    child: Child,
+    base: String,
+}
+
+impl ServerProcess {
+    fn start(database: &str, workdir: &Path, name: &str) -> ServerProcess {
+        let address_file = workdir.join(format!("{name}.address"));
+        let _ = std::fs::remove_file(&address_file);
+        let log = std::fs::File::create(workdir.join(format!("{name}.log"))).expect("log file");
+        let child = Command::new(env!("CARGO_BIN_EXE_didhub"))
+            .args(["--database", database, "serve", "--listen", "127.0.0.1:0"])
+            .args([
+                "--maintenance-interval-secs",
+                "0",
+                "--db-max-connections",
+                "16",
+            ])
+            .arg("--address-file")
+            .arg(&address_file)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("didhub starts");
+        let mut server = ServerProcess {
+            child,
+            base: String::new(),
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Ok(address) = std::fs::read_to_string(&address_file)
+                && !address.is_empty()
+            {
+                server.base = format!("http://{address}");
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log = std::fs::read_to_string(workdir.join(format!("{name}.log")))
+                    .unwrap_or_default();
+                panic!("{name} exited early ({status}):\n{log}");
+            }
+            assert!(Instant::now() < deadline, "{name} did not start in time");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill(); // SIGKILL: no graceful shutdown
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+async fn operator(database: &str) -> Service {
+    let store = didhub::app::open_store(database, &PoolSettings::default())
+        .await
+        .expect("database opens");
+    Service::new(
+        store,
+        Arc::new(didhub::clock::SystemClock),
+        service::Settings::default(),
+    )
+}
+
+/// Twenty French landlines at 1.00 setup + 2.00 a month.
+async fn twenty_numbers(service: &Service) -> Vec<String> {
+    let rows: Vec<String> = (0..20)
+        .map(|i| format!("+3312345{:04},FR,landline,1.00,2.00", 7000 + i))
+        .collect();
+    let csv = format!(
+        "number,country,type,setup_fee,monthly_cost\n{}\n",
+        rows.join("\n")
+    );
+    let report = service.import_inventory(&csv).await.expect("import");
+    assert_eq!(report.inserted, 20, "{:?}", report.problems);
+    (0..20)
+        .map(|i| format!("+3312345{:04}", 7000 + i))
+        .collect()
+}
+
+async fn post(
+    client: &reqwest::Client,
+    url: &str,
+    fields: &[(&str, &str)],
+) -> Result<(StatusCode, Value), reqwest::Error> {
+    let response = client.post(url).form(fields).send().await?;
+    let status = response.status();
+    let body = response.json::<Value>().await?;
+    Ok((status, body))
+}
+
+async fn login(client: &reqwest::Client, base: &str, username: &str) -> String {
+    let (status, body) = post(
+        client,
+        &format!("{base}/api/login"),
+        &[("username", username), ("password", PASSWORD)],
+    )
+    .await
+    .expect("login reaches the server");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body["account_token"].as_str().expect("token").to_owned()
+}
+
+/// Ids of the given numbers, as the API lists them.
+async fn ids_of(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    numbers: &[String],
+) -> Vec<String> {
+    let (status, body) = post(
+        client,
+        &format!("{base}/api/did/available"),
+        &[("token", token), ("country", "FR"), ("limit", "500")],
+    )
+    .await
+    .expect("search");
+    assert_eq!(status, StatusCode::OK);
+    let wanted: HashSet<&String> = numbers.iter().collect();
+    body["dids"]
+        .as_array()
+        .expect("dids")
+        .iter()
+        .filter(|d| {
+            d["did_number"]
+                .as_str()
+                .is_some_and(|n| wanted.contains(&n.to_owned()))
+        })
+        .map(|d| d["did_id"].to_string())
+        .collect()
+}
+
+/// Checks, straight from the database, that no balance is negative, every
+/// balance equals its ledger, and each account owns exactly `expected` (did ids).
+async fn assert_books_balance(service: &Service, expected: &HashMap<String, HashSet<String>>) {
+    for account in service.list_accounts().await.expect("accounts") {
+        let (balance, sum) = service.audit_account(account.id).await.expect("audit");
+        assert_eq!(
+            balance, sum,
+            "{}: balance {balance} != ledger {sum}",
+            account.username
+        );
+        assert!(balance >= 0, "{}: negative balance", account.username);
+        let owned: HashSet<String> = service
+            .list_numbers(account.id)
+            .await
+            .expect("numbers")
+            .iter()
+            .map(|d| d.id.to_string())
+            .collect();
+        let told = expected.get(&account.username).cloned().unwrap_or_default();
+        assert_eq!(
+            owned, told,
+            "{} owns what it was told it owns",
+            account.username
+        );
+        let ledger = service
+            .ledger(account.id, None, 1000)
+            .await
+            .expect("ledger");
+        let charged = ledger.iter().filter(|e| e.kind == "setup_fee").count();
+        assert_eq!(
+            charged,
+            owned.len(),
+            "{}: one setup fee per number",
+            account.username
+        );
+    }
+}
+
+/// 200 clients over 30 accounts race for 20 numbers through `instances`
+/// servers, retrying transport failures with their idempotency keys.
+async fn race(instances: usize) {
+    let backend = current_backend();
+    let db = TestDatabase::create(backend).await;
+    let workdir = tempfile::tempdir().expect("workdir");
+    // All instances start at once: their migrations must not collide.
+    let servers: Vec<ServerProcess> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..instances)
+            .map(|i| {
+                let (url, dir) = (&db.url, workdir.path());
+                scope.spawn(move || ServerProcess::start(url, dir, &format!("node{i}")))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("server thread"))
+            .collect()
+    });
+    let service = operator(&db.url).await;
+    let numbers = twenty_numbers(&service).await;
+    for a in 0..30 {
+        // 0.00 to 14.50: some accounts afford nothing, some several numbers.
+        service
+            .create_account(&format!("acct{a:02}"), PASSWORD, None, a * 50)
+            .await
+            .expect("account");
+    }
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
+    let bases: Vec<String> = servers.iter().map(|s| s.base.clone()).collect();
+    let mut tokens = Vec::new();
+    for a in 0..30 {
+        tokens.push(login(&client, &bases[a % instances], &format!("acct{a:02}")).await);
+    }
+    let ids = ids_of(&client, &bases[0], &tokens[0], &numbers).await;
+    assert_eq!(ids.len(), 20);
+
+    let clients = (0..200).map(|c| {
+        let (client, bases, ids) = (&client, &bases, &ids);
+        let account = c % 30;
+        let token = tokens[account].clone();
+        async move {
+            let mut outcomes = Vec::new();
+            for attempt in 0..3 {
+                let did_id = &ids[(c * 7 + attempt * 3) % ids.len()];
+                let key = format!("client{c}-attempt{attempt}");
+                let mut tries = 0;
+                let outcome = loop {
+                    tries += 1;
+                    let base = &bases[(c + attempt + tries) % bases.len()];
+                    let sent = post(
+                        client,
+                        &format!("{base}/api/did/assign"),
+                        &[
+                            ("token", token.as_str()),
+                            ("did_id", did_id.as_str()),
+                            ("idempotency_key", key.as_str()),
+                        ],
+                    )
+                    .await;
+                    match sent {
+                        Ok((status, _)) if status.is_server_error() && tries < 5 => continue,
+                        Err(_) if tries < 5 => continue,
+                        Ok(answer) => break answer,
+                        Err(e) => panic!("client {c}: {e}"),
+                    }
+                };
+                // A deliberate retry of the same request must replay, not re-buy.
+                if outcome.0 == StatusCode::OK {
+                    let base = &bases[(c + 1) % bases.len()];
+                    let (status, replay) = post(
+                        client,
+                        &format!("{base}/api/did/assign"),
+                        &[
+                            ("token", token.as_str()),
+                            ("did_id", did_id.as_str()),
+                            ("idempotency_key", key.as_str()),
+                        ],
+                    )
+                    .await
+                    .expect("replay");
+                    assert_eq!(status, StatusCode::OK);
+                    assert_eq!(replay, outcome.1, "a replay repeats the first answer");
+                }
+                outcomes.push((account, did_id.clone(), outcome));
+            }
+            outcomes
+        }
+    });
+    let outcomes: Vec<_> = join_all(clients).await.into_iter().flatten().collect();
+
+    let mut owned: HashMap<String, HashSet<String>> = HashMap::new();
+    let mut winners_per_number: HashMap<String, HashSet<usize>> = HashMap::new();
+    for (account, did_id, (status, body)) in &outcomes {
+        match *status {
+            StatusCode::OK => {
+                owned
+                    .entry(format!("acct{account:02}"))
+                    .or_default()
+                    .insert(did_id.clone());
+                winners_per_number
+                    .entry(did_id.clone())
+                    .or_default()
+                    .insert(*account);
+            }
+            StatusCode::CONFLICT => assert_eq!(body["error"]["code"], "did_not_available"),
+            StatusCode::PAYMENT_REQUIRED => {
+                assert_eq!(body["error"]["code"], "insufficient_balance")
+            }
+            other => panic!("not a clean failure: {other} {body}"),
+        }
+    }
+    for (did, winners) in &winners_per_number {
+        assert_eq!(winners.len(), 1, "{did} has one owner, got {winners:?}");
+    }
+    assert!(!winners_per_number.is_empty(), "somebody bought something");
+    assert_books_balance(&service, &owned).await;
+}
+
+/// Buys in a steady stream, kills the server with SIGKILL mid-stream, restarts it
+/// and checks that every acknowledged purchase survived.
+async fn crash_during_purchases() {
+    let backend = current_backend();
+    let db = TestDatabase::create(backend).await;
+    let workdir = tempfile::tempdir().expect("workdir");
+    let mut server = ServerProcess::start(&db.url, workdir.path(), "before");
+    let service = operator(&db.url).await;
+    let numbers = twenty_numbers(&service).await;
+    for a in 0..10 {
+        service
+            .create_account(&format!("acct{a:02}"), PASSWORD, None, 100_00)
+            .await
+            .expect("account");
+    }
+    let client = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    for a in 0..10 {
+        tokens.push(login(&client, &server.base, &format!("acct{a:02}")).await);
+    }
+    let ids = ids_of(&client, &server.base, &tokens[0], &numbers).await;
+    let base = server.base.clone();
+    let acknowledged = Arc::new(std::sync::Mutex::new(
+        HashMap::<String, HashSet<String>>::new(),
+    ));
+    let buyers: Vec<_> = (0..10)
+        .map(|a| {
+            let (client, base, token, ids, acknowledged) = (
+                client.clone(),
+                base.clone(),
+                tokens[a].clone(),
+                ids.clone(),
+                Arc::clone(&acknowledged),
+            );
+            tokio::spawn(async move {
+                for (i, did_id) in ids
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| i % 10 == a || (i + 3) % 10 == a)
+                {
+                    let answer = post(
+                        &client,
+                        &format!("{base}/api/did/assign"),
+                        &[("token", &token), ("did_id", did_id)],
+                    )
+                    .await;
+                    if let Ok((StatusCode::OK, _)) = answer {
+                        let mut acked = acknowledged.lock().expect("lock");
+                        acked
+                            .entry(format!("acct{a:02}"))
+                            .or_default()
+                            .insert(did_id.clone());
+                    }
+                    tokio::time::sleep(Duration::from_millis(5 * (i as u64 % 3))).await;
+                }
+            })
+        })
+        .collect();
+    // Let some purchases land, then pull the plug while others are in flight.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acknowledged
+        .lock()
+        .expect("lock")
+        .values()
+        .map(HashSet::len)
+        .sum::<usize>()
+        < 5
+    {
+        assert!(Instant::now() < deadline, "no purchase went through");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    server.kill();
+    for buyer in buyers {
+        buyer.await.expect("buyer task");
+    }
+    let acknowledged = acknowledged.lock().expect("lock").clone();
+    assert!(!acknowledged.is_empty());
+
+    let restarted = ServerProcess::start(&db.url, workdir.path(), "after");
+    let token = login(&client, &restarted.base, "acct00").await;
+    let (status, _) = post(
+        &client,
+        &format!("{}/api/balance", restarted.base),
+        &[("token", &token)],
+    )
+    .await
+    .expect("restarted server answers");
+    assert_eq!(status, StatusCode::OK);
+    // Purchases that committed without their answer reaching the client are
+    // fine; an acknowledged one that vanished is not.
+    let service = operator(&db.url).await;
+    for account in service.list_accounts().await.expect("accounts") {
+        let (balance, sum) = service.audit_account(account.id).await.expect("audit");
+        assert_eq!(
+            balance, sum,
+            "{}: balance equals ledger after the crash",
+            account.username
+        );
+        let owned: HashSet<String> = service
+            .list_numbers(account.id)
+            .await
+            .expect("numbers")
+            .iter()
+            .map(|d| d.id.to_string())
+            .collect();
+        for did in acknowledged.get(&account.username).into_iter().flatten() {
+            assert!(
+                owned.contains(did),
+                "{}: acknowledged {did} survived",
+                account.username
+            );
+        }
+    }
+}
+
+on_both_backends! {
+    async fn three_instances_never_sell_a_number_twice_and_keep_the_books_straight() {
+        // SQLite is one writer on one machine: run it as one instance, as deployed.
+        let instances = match current_backend() {
+            support::database::Backend::Postgres => 3,
+            support::database::Backend::Sqlite => 1,
+        };
+        race(instances).await;
+    }
+
+    async fn a_server_killed_mid_purchase_keeps_every_acknowledged_purchase() {
+        crash_during_purchases().await;
+    }
+}
+
+/// A TCP relay in front of PostgreSQL that can be cut and restored, standing in
+/// for a database server that goes away.
+struct Relay {
+    port: u16,
+    upstream: String,
+    tasks: Option<tokio::task::JoinSet<()>>,
+}
+
+impl Relay {
+    async fn start(upstream: &str) -> Relay {
+        let mut relay = Relay {
+            port: 0,
+            upstream: upstream.to_owned(),
+            tasks: None,
+        };
+        relay.open().await;
+        relay
+    }
+
+    async fn open(&mut self) {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .expect("relay binds");
+        self.port = listener.local_addr().expect("address").port();
+        let upstream = self.upstream.clone();
+        let mut tasks = tokio::task::JoinSet::new();
+        let connections = Arc::new(tokio::sync::Mutex::new(tokio::task::JoinSet::new()));
+        let held = Arc::clone(&connections);
+        tasks.spawn(async move {
+            // Holding the connection set here means aborting this task ends them all.
+            let _held = held;
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                let upstream = upstream.clone();
+                connections.lock().await.spawn(async move {
+                    if let Ok(mut outbound) = tokio::net::TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        self.tasks = Some(tasks);
+    }
+
+    async fn cut(&mut self) {
+        if let Some(mut tasks) = self.tasks.take() {
+            tasks.abort_all();
+            while tasks.join_next().await.is_some() {}
+        }
+    }
+}
+
+/// `postgres://user@host:port/db` → (`host:port`, the URL with `replacement` as host:port).
+fn reroute(url: &str, replacement: &str) -> (String, String) {
+    let scheme_end = url.find("://").map_or(0, |i| i + 3);
+    let authority_start = url[scheme_end..]
+        .find('@')
+        .map_or(scheme_end, |i| scheme_end + i + 1);
+    let authority_end = url[authority_start..]
+        .find(['/', '?'])
+        .map_or(url.len(), |i| authority_start + i);
+    let authority = &url[authority_start..authority_end];
+    let upstream = if authority.contains(':') {
+        authority.to_owned()
+    } else {
+        format!("{authority}:5432")
+    };
+    (
+        upstream,
+        format!(
+            "{}{replacement}{}",
+            &url[..authority_start],
+            &url[authority_end..]
+        ),
+    )
+}
+
+#[cfg_attr(
+    not(didhub_postgres_tests),
+    ignore = "PostgreSQL half: set DIDHUB_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_going_away_answers_503_fast_and_the_service_recovers_by_itself() {
+    let db = TestDatabase::create(support::database::Backend::Postgres).await;
+    let (upstream, _) = reroute(&db.url, "unused");
+    let mut relay = Relay::start(&upstream).await;
+    let (_, via_relay) = reroute(&db.url, &format!("127.0.0.1:{}", relay.port));
+    let service = operator(&db.url).await;
+    service
+        .create_account("alice", PASSWORD, None, 5_00)
+        .await
+        .expect("account");
+    let config = didhub::app::AppConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        database: via_relay,
+        pool: PoolSettings::default(),
+        service: service::Settings::default(),
+        http: didhub::http::HttpSettings::default(),
+        maintenance_interval: None,
+        demo: None,
+    };
+    let server = didhub::app::start(config, Arc::new(didhub::clock::SystemClock))
+        .await
+        .expect("server starts");
+    let base = format!("http://{}", server.address);
+    let client = reqwest::Client::new();
+    let token = login(&client, &base, "alice").await;
+    let balance = format!("{base}/api/balance");
+
+    relay.cut().await;
+    let started = Instant::now();
+    let (status, body) = post(&client, &balance, &[("token", &token)])
+        .await
+        .expect("answer");
+    let waited = started.elapsed();
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["error"]["code"], "database_unavailable");
+    assert!(waited < Duration::from_secs(5), "failed fast: {waited:?}");
+
+    relay.open().await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = post(&client, &balance, &[("token", &token)])
+            .await
+            .expect("answer");
+        if status == StatusCode::OK {
+            assert_eq!(body["balance"], "5.00");
+            break;
+        }
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+        assert!(Instant::now() < deadline, "the service did not recover");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    server.shutdown().await;
+}
+
+#[test]
+fn reroute_swaps_the_host_and_port() {
+    assert_eq!(
+        reroute("postgres://postgres@127.0.0.1:5432/db1", "127.0.0.1:6000"),
+        (
+            "127.0.0.1:5432".to_owned(),
+            "postgres://postgres@127.0.0.1:6000/db1".to_owned()
+        )
+    );
+    assert_eq!(
+        reroute("postgres://localhost/db1?x=1", "h:1"),
+        (
+            "localhost:5432".to_owned(),
+            "postgres://h:1/db1?x=1".to_owned()
+        )
+    );
+}

@@ -1,0 +1,5 @@
+//! Shared by the test binaries.
+#![allow(dead_code)] // each binary uses a different part
+
+pub mod backends;
+pub mod database;
