@@ -10,4 +10,5 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod service;
+pub mod sip;
 pub mod store;
