@@ -260,8 +260,15 @@ fn is_user_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || "-_.!~*'()&=+$,%".contains(c)
 }
 
+/// A DNS name. A numeric last label is refused: no top-level domain is numeric
+/// (RFC 3696 §2), and resolvers read `127.1`, `2130706433` or `0x7f000001` as
+/// IPv4 addresses, which would slip loopback past the address checks.
 fn is_hostname(host: &str) -> bool {
+    let last_label = host.rsplit('.').next().unwrap_or("");
+    let numeric_tld = last_label.bytes().all(|b| b.is_ascii_digit())
+        || last_label.to_ascii_lowercase().starts_with("0x");
     !host.is_empty()
+        && !numeric_tld
         && host.len() <= 253
         && host.split('.').all(|label| {
             !label.is_empty()
@@ -425,6 +432,10 @@ mod tests {
             "sip:alice@127.0.0.1",
             "sip:alice@localhost",
             "sip:alice@exa_mple.com",
+            "sip:alice@127.1",
+            "sip:alice@2130706433",
+            "sip:alice@0x7f000001",
+            "sip:alice@127.0.0.01",
             "sip:alice@example.com:0",
             "sip:alice@example.com:70000",
             "sip:alice@example.com;lr",

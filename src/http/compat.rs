@@ -107,7 +107,7 @@ pub async fn login(State(state): State<AppState>, input: ApiInput) -> ApiResult<
     let outcome = state
         .service
         .login(
-            input.required("username")?,
+            input.raw("username").unwrap_or(""),
             input.raw("password").unwrap_or(""),
         )
         .await?;

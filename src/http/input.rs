@@ -121,18 +121,42 @@ fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
     Ok(fields)
 }
 
+/// A JSON object's members in order, duplicates kept, so that a repeated field
+/// is refused as it is in a form (serde_json's `Map` would keep the last one).
+struct Members(Vec<(String, serde_json::Value)>);
+
+impl<'de> serde::Deserialize<'de> for Members {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Members, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Members;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Members, A::Error> {
+                let mut members = Vec::new();
+                while let Some(member) = map.next_entry()? {
+                    if members.len() > MAX_FIELDS {
+                        return Err(serde::de::Error::custom("too many fields"));
+                    }
+                    members.push(member);
+                }
+                Ok(Members(members))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
+}
+
 fn parse_json(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request("invalid_body", format!("body is not valid JSON: {e}"))
+    let Members(members) = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request("invalid_body", format!("body must be a JSON object: {e}"))
     })?;
-    let serde_json::Value::Object(object) = value else {
-        return Err(ApiError::bad_request(
-            "invalid_body",
-            "JSON body must be an object",
-        ));
-    };
     let mut fields = HashMap::new();
-    for (name, value) in object {
+    for (name, value) in members {
         let text = match value {
             serde_json::Value::String(s) => s,
             serde_json::Value::Number(n) => n.to_string(),
@@ -221,6 +245,7 @@ mod tests {
         assert!(!fields.contains_key("x"));
         assert!(parse_json(br#"{"did_id": [1]}"#).is_err());
         assert!(parse_json(b"[1,2]").is_err());
+        assert!(parse_json(br#"{"did_id": 1, "did_id": 2}"#).is_err());
     }
 
     #[test]

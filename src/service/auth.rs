@@ -68,13 +68,12 @@ impl Service {
         let now = self.now();
         let settings = self.settings();
         let pool = self.store.pool();
-        if let Some((failures, window_start)) = login_failures::get(pool, username).await? {
-            let window_end = window_start + settings.login_window_secs;
-            if failures >= settings.login_max_failures && now < window_end {
-                return Err(Error::LoginThrottled {
-                    retry_after_secs: window_end - now,
-                });
-            }
+        let (attempts, window_start) =
+            login_failures::count_attempt(pool, username, now, settings.login_window_secs).await?;
+        if attempts > settings.login_max_failures {
+            return Err(Error::LoginThrottled {
+                retry_after_secs: window_start + settings.login_window_secs - now,
+            });
         }
         let account = accounts::find_by_username(pool, username).await?;
         let stored_hash = account
@@ -87,10 +86,7 @@ impl Service {
                 .map_err(|e| Error::Internal(format!("password check: {e}")))?;
         let account = match account {
             Some(account) if matches => account,
-            _ => {
-                login_failures::record(pool, username, now, settings.login_window_secs).await?;
-                return Err(Error::InvalidCredentials);
-            }
+            _ => return Err(Error::InvalidCredentials),
         };
         login_failures::clear(pool, username).await?;
         let token = new_token();

@@ -3,37 +3,29 @@
 
 use sqlx::{Any, Executor, Row};
 
-pub async fn get<'e>(
-    db: impl Executor<'e, Database = Any>,
-    username: &str,
-) -> Result<Option<(i64, i64)>, sqlx::Error> {
-    let row = sqlx::query("SELECT failures, window_start FROM login_failures WHERE username = $1")
-        .bind(username)
-        .fetch_optional(db)
-        .await?;
-    row.map(|r| Ok((r.try_get("failures")?, r.try_get("window_start")?)))
-        .transpose()
-}
-
-/// Counts one failure, starting a new window when the old one has passed.
-pub async fn record<'e>(
+/// Counts one attempt, starting a new window when the old one has passed, and
+/// returns the attempts so far in the window and when it started. Counting
+/// before the password is checked, in one statement, is what stops parallel
+/// guesses from all slipping in under the limit.
+pub async fn count_attempt<'e>(
     db: impl Executor<'e, Database = Any>,
     username: &str,
     now: i64,
     window_secs: i64,
-) -> Result<(), sqlx::Error> {
-    sqlx::query(
+) -> Result<(i64, i64), sqlx::Error> {
+    let row = sqlx::query(
         "INSERT INTO login_failures (username, failures, window_start) VALUES ($1, 1, $2) \
          ON CONFLICT (username) DO UPDATE SET \
            failures = CASE WHEN login_failures.window_start <= $3 THEN 1 ELSE login_failures.failures + 1 END, \
-           window_start = CASE WHEN login_failures.window_start <= $3 THEN $2 ELSE login_failures.window_start END",
+           window_start = CASE WHEN login_failures.window_start <= $3 THEN $2 ELSE login_failures.window_start END \
+         RETURNING failures, window_start",
     )
     .bind(username)
     .bind(now)
     .bind(now - window_secs)
-    .execute(db)
+    .fetch_one(db)
     .await?;
-    Ok(())
+    Ok((row.try_get("failures")?, row.try_get("window_start")?))
 }
 
 pub async fn clear<'e>(

@@ -1,6 +1,8 @@
 //! The test harness: a real didhub server on an ephemeral port with a fresh
 //! database, a clock the test controls, and a client that speaks its API.
 
+use crate::support::backends::current_backend;
+use crate::support::database::TestDatabase;
 use didhub::app::{self, AppConfig, RunningServer};
 use didhub::clock::ManualClock;
 use didhub::http::HttpSettings;
@@ -9,7 +11,6 @@ use didhub::store::PoolSettings;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::sync::Arc;
-use tempfile::TempDir;
 
 /// 2026-11-27T00:00:00Z: tests start from a fixed instant.
 pub const T0: i64 = 1_795_737_600;
@@ -21,7 +22,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub service: Service,
     server: RunningServer,
-    _dir: TempDir,
+    _database: TestDatabase,
 }
 
 pub struct Response {
@@ -33,7 +34,9 @@ pub struct Response {
 impl Response {
     /// The stable error code of an error answer.
     pub fn code(&self) -> &str {
-        self.body["error"]["code"].as_str().unwrap_or("<no error code>")
+        self.body["error"]["code"]
+            .as_str()
+            .unwrap_or("<no error code>")
     }
 }
 
@@ -45,16 +48,16 @@ pub fn test_settings() -> service::Settings {
 }
 
 impl TestApp {
+    /// A server on the backend of the running test (see `on_both_backends!`).
     pub async fn spawn() -> TestApp {
         TestApp::spawn_with(|_| {}).await
     }
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut AppConfig)) -> TestApp {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let database = dir.path().join("didhub.db").display().to_string();
+        let database = TestDatabase::create(current_backend()).await;
         let mut config = AppConfig {
             listen: "127.0.0.1:0".parse().expect("address"),
-            database,
+            database: database.url.clone(),
             pool: PoolSettings::default(),
             service: test_settings(),
             http: HttpSettings::default(),
@@ -72,7 +75,7 @@ impl TestApp {
             clock,
             service: server.service.clone(),
             server,
-            _dir: dir,
+            _database: database,
         }
     }
 
@@ -87,7 +90,10 @@ impl TestApp {
 
     pub async fn login(&self, username: &str) -> String {
         let response = self
-            .post("/api/login", &[("username", username), ("password", PASSWORD)])
+            .post(
+                "/api/login",
+                &[("username", username), ("password", PASSWORD)],
+            )
             .await;
         assert_eq!(response.status, StatusCode::OK, "login: {}", response.body);
         response.body["account_token"]
@@ -98,19 +104,39 @@ impl TestApp {
 
     /// Imports inventory rows given as CSV lines after the header.
     pub async fn import(&self, rows: &[&str]) {
-        let csv = format!("number,country,type,setup_fee,monthly_cost\n{}\n", rows.join("\n"));
-        let report = self.service.import_inventory(&csv).await.expect("import runs");
-        assert!(report.problems.is_empty(), "import problems: {:?}", report.problems);
+        let csv = format!(
+            "number,country,type,setup_fee,monthly_cost\n{}\n",
+            rows.join("\n")
+        );
+        let report = self
+            .service
+            .import_inventory(&csv)
+            .await
+            .expect("import runs");
+        assert!(
+            report.problems.is_empty(),
+            "import problems: {:?}",
+            report.problems
+        );
     }
 
     /// Form-encoded POST, as the seed's Python client sends.
     pub async fn post(&self, path: &str, fields: &[(&str, &str)]) -> Response {
-        let request = self.client.post(format!("{}{path}", self.base)).form(fields);
+        let request = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .form(fields);
         send(request).await
     }
 
     /// JSON POST with an optional bearer token and extra headers.
-    pub async fn post_json(&self, path: &str, token: Option<&str>, body: Value, headers: &[(&str, &str)]) -> Response {
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: Option<&str>,
+        body: Value,
+        headers: &[(&str, &str)],
+    ) -> Response {
         let mut request = self.client.post(format!("{}{path}", self.base)).json(&body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -122,7 +148,12 @@ impl TestApp {
     }
 
     pub async fn available(&self, token: &str, country: &str) -> Vec<Value> {
-        let response = self.post("/api/did/available", &[("token", token), ("country", country)]).await;
+        let response = self
+            .post(
+                "/api/did/available",
+                &[("token", token), ("country", country)],
+            )
+            .await;
         assert_eq!(response.status, StatusCode::OK, "{}", response.body);
         response.body["dids"].as_array().expect("dids").clone()
     }
@@ -137,21 +168,33 @@ impl TestApp {
     }
 
     pub async fn assign(&self, token: &str, did_id: &str) -> Response {
-        self.post("/api/did/assign", &[("token", token), ("did_id", did_id)]).await
+        self.post("/api/did/assign", &[("token", token), ("did_id", did_id)])
+            .await
     }
 
     pub async fn balance(&self, token: &str) -> String {
         let response = self.post("/api/balance", &[("token", token)]).await;
         assert_eq!(response.status, StatusCode::OK, "{}", response.body);
-        response.body["balance"].as_str().expect("balance").to_owned()
+        response.body["balance"]
+            .as_str()
+            .expect("balance")
+            .to_owned()
     }
 
     /// Asserts that every account's balance equals its ledger sum and is not negative.
     pub async fn assert_ledger_invariant(&self) {
         for account in self.service.list_accounts().await.expect("accounts") {
             let (balance, sum) = self.service.audit_account(account.id).await.expect("audit");
-            assert_eq!(balance, sum, "{}: balance {balance} != ledger sum {sum}", account.username);
-            assert!(balance >= 0, "{}: negative balance {balance}", account.username);
+            assert_eq!(
+                balance, sum,
+                "{}: balance {balance} != ledger sum {sum}",
+                account.username
+            );
+            assert!(
+                balance >= 0,
+                "{}: negative balance {balance}",
+                account.username
+            );
         }
     }
 }
@@ -169,7 +212,11 @@ pub async fn send(request: reqwest::RequestBuilder) -> Response {
     let headers = response.headers().clone();
     let text = response.text().await.expect("body");
     let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
-    Response { status, headers, body }
+    Response {
+        status,
+        headers,
+        body,
+    }
 }
 
 /// A French landline, a French mobile and a US landline, with known prices.

@@ -4,6 +4,9 @@
 // Amounts in minor units are written dollars_cents (10_00 is 10.00).
 #![allow(clippy::inconsistent_digit_grouping)]
 
+#[path = "../support/mod.rs"]
+mod support;
+
 mod helpers;
 
 mod assign;

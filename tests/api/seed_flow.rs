@@ -28,7 +28,14 @@ fn start_demo_server(dir: &std::path::Path) -> (KillOnDrop, String) {
     let child = Command::new(env!("CARGO_BIN_EXE_didhub"))
         .arg("--database")
         .arg(dir.join("demo.db"))
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--maintenance-interval-secs", "0"])
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            "127.0.0.1:0",
+            "--maintenance-interval-secs",
+            "0",
+        ])
         .arg("--address-file")
         .arg(&address_file)
         .stdout(Stdio::piped())
@@ -38,7 +45,10 @@ fn start_demo_server(dir: &std::path::Path) -> (KillOnDrop, String) {
     let mut child = KillOnDrop(child);
     let deadline = Instant::now() + Duration::from_secs(120);
     while !address_file.exists() {
-        assert!(Instant::now() < deadline, "didhub did not start within 120 s");
+        assert!(
+            Instant::now() < deadline,
+            "didhub did not start within 120 s"
+        );
         if let Ok(Some(status)) = child.0.try_wait() {
             panic!("didhub exited early: {status}");
         }
@@ -46,11 +56,21 @@ fn start_demo_server(dir: &std::path::Path) -> (KillOnDrop, String) {
     }
     // The banner must show what a newcomer needs: URL and demo credentials.
     let stdout = child.0.stdout.take().expect("stdout");
-    let banner: Vec<String> = BufReader::new(stdout).lines().take(5).map_while(Result::ok).collect();
+    let banner: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(5)
+        .map_while(Result::ok)
+        .collect();
     let banner = banner.join("\n");
-    assert!(banner.contains("username=demo password=demo-password"), "banner: {banner}");
+    assert!(
+        banner.contains("username=demo password=demo-password"),
+        "banner: {banner}"
+    );
     let address = std::fs::read_to_string(&address_file).expect("address file");
-    assert!(banner.contains(&format!("http://{address}")), "banner: {banner}");
+    assert!(
+        banner.contains(&format!("http://{address}")),
+        "banner: {banner}"
+    );
     (child, format!("http://{address}/api"))
 }
 
@@ -61,7 +81,9 @@ fn the_seed_pages_python_flow_runs_unchanged_against_the_demo() {
             std::env::var_os("CI").is_none(),
             "CI must have python3 with requests (.ci/run installs it)"
         );
-        eprintln!("SKIPPED: python3 with `requests` not found; `pip install requests` to run this test");
+        eprintln!(
+            "SKIPPED: python3 with `requests` not found; `pip install requests` to run this test"
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("temp dir");
@@ -85,18 +107,35 @@ fn the_seed_pages_python_flow_runs_unchanged_against_the_demo() {
     assert!(stdout.contains("Balance: 100.00"), "{stdout}");
     let found: usize = stdout
         .lines()
-        .find_map(|l| l.strip_prefix("Found ")?.strip_suffix(" French numbers")?.parse().ok())
+        .find_map(|l| {
+            l.strip_prefix("Found ")?
+                .strip_suffix(" French numbers")?
+                .parse()
+                .ok()
+        })
         .expect("the flow prints how many French numbers it found");
     assert!(found >= 3, "{stdout}");
-    let assigned = stdout.lines().find(|l| l.starts_with("Assigned:")).expect("assigned line");
+    let assigned = stdout
+        .lines()
+        .find(|l| l.starts_with("Assigned:"))
+        .expect("assigned line");
     assert!(assigned.contains("'status': 'assigned'"), "{assigned}");
-    let forwarded = stdout.lines().find(|l| l.starts_with("Forwarding configured:")).expect("forward line");
+    let forwarded = stdout
+        .lines()
+        .find(|l| l.starts_with("Forwarding configured:"))
+        .expect("forward line");
     assert!(
         forwarded.contains("'forwarding': {'type': 'pstn', 'destination': '+33612345678'}"),
         "{forwarded}"
     );
-    let mine = stdout.lines().find(|l| l.starts_with("My numbers:")).expect("list line");
+    let mine = stdout
+        .lines()
+        .find(|l| l.starts_with("My numbers:"))
+        .expect("list line");
     assert!(mine.contains("'+33"), "{mine}");
-    let released = stdout.lines().find(|l| l.starts_with("Released:")).expect("released line");
+    let released = stdout
+        .lines()
+        .find(|l| l.starts_with("Released:"))
+        .expect("released line");
     assert!(released.contains("'status': 'released'"), "{released}");
 }
