@@ -3,10 +3,12 @@
 
 use crate::clock::Clock;
 use crate::domain::catalogue::{Catalogue, DEFAULT_CATALOGUE};
+use crate::domain::routing::RoutingPolicy;
 use crate::domain::{Currency, ForwardPolicy};
 use crate::http::{self, HttpSettings};
 use crate::service::{self, Service};
-use crate::store::{PoolSettings, Store};
+use crate::store::notify::RouteListener;
+use crate::store::{Backend, PoolSettings, Store};
 use anyhow::Context;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,12 +55,16 @@ impl AppConfig {
                     allow_local_addresses: args.allow_local_targets,
                 },
                 default_currency: Currency::USD,
-                disa_uri: args.disa_uri.clone(),
+                routing: RoutingPolicy {
+                    pstn_gateway: args.pstn_gateway.clone(),
+                    disa_uri: args.disa_uri.clone(),
+                },
                 login_max_failures: args.login_max_failures,
                 login_window_secs: args.login_window_secs,
             },
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,
+                routing_key: args.routing_key.clone(),
             },
             maintenance_interval: (args.maintenance_interval_secs > 0)
                 .then(|| Duration::from_secs(args.maintenance_interval_secs)),
@@ -156,6 +162,8 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
     if let Some(demo) = &config.demo {
         seed_demo(&service, demo).await?;
     }
+    let routes = service.reload_routes().await?;
+    tracing::info!(routes, "route table loaded");
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -175,6 +183,13 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
         }
     });
     let mut tasks = vec![http_task];
+
+    if service.store().backend() == Backend::Postgres {
+        tasks.push(tokio::spawn(follow_route_changes(
+            service.clone(),
+            stopped.clone(),
+        )));
+    }
 
     if let Some(interval) = config.maintenance_interval {
         let service = service.clone();
@@ -201,6 +216,50 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
         stop,
         tasks,
     })
+}
+
+/// Keeps the route table in step with the other instances: applies each
+/// change they announce, and reloads everything whenever the notification
+/// connection was (re)established, since changes may have been missed.
+async fn follow_route_changes(service: Service, mut stop: watch::Receiver<bool>) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let connected = tokio::select! {
+            connected = RouteListener::connect(service.store().url()) => connected,
+            _ = stop.changed() => return,
+        };
+        let mut listener = match connected {
+            Ok(listener) => listener,
+            Err(error) => {
+                tracing::warn!(%error, "route notifications unavailable; retrying");
+                tokio::select! {
+                    _ = tokio::time::sleep(backoff) => {}
+                    _ = stop.changed() => return,
+                }
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        backoff = Duration::from_millis(100);
+        if let Err(error) = service.reload_routes().await {
+            tracing::warn!(%error, "reloading routes failed");
+        }
+        loop {
+            let next = tokio::select! {
+                next = listener.next() => next,
+                _ = stop.changed() => return,
+            };
+            match next {
+                Ok(Some(subject)) => {
+                    if let Err(error) = service.apply_route_change(&subject).await {
+                        tracing::warn!(%error, "applying a route change failed; reloading");
+                        break;
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+    }
 }
 
 #[cfg(test)]

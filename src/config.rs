@@ -82,8 +82,21 @@ pub struct ServeArgs {
     #[arg(long, env = "DIDHUB_ALLOW_LOCAL_TARGETS")]
     pub allow_local_targets: bool,
     /// SIP URI of the operator's DISA service; enables `access_number` forwards.
+    /// `{did}` and `{code}` are replaced by the dialled DID and the forward's code.
     #[arg(long, env = "DIDHUB_DISA_URI")]
     pub disa_uri: Option<String>,
+    /// `host[:port]` of the PSTN gateway: PSTN forwards become
+    /// `sip:+E164@gateway;user=phone` instead of `tel:+E164`.
+    #[arg(long, env = "DIDHUB_PSTN_GATEWAY")]
+    pub pstn_gateway: Option<String>,
+    /// Key the operator's SBC presents to the routing lookups (`/v1/routing/…`);
+    /// without one those endpoints are off.
+    #[arg(long, env = "DIDHUB_ROUTING_KEY", hide_env_values = true)]
+    pub routing_key: Option<String>,
+    /// Address (UDP and TCP) of the SIP redirect server; `off` disables it.
+    /// Default: off, or 127.0.0.1:5060 with --demo.
+    #[arg(long, env = "DIDHUB_SIP_LISTEN")]
+    pub sip_listen: Option<String>,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "DIDHUB_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,

@@ -7,6 +7,7 @@ pub mod forward;
 pub mod money;
 pub mod number_gen;
 pub mod phone;
+pub mod routing;
 
 pub use did_type::DidType;
 pub use forward::{ForwardPolicy, ForwardTarget, ForwardType};

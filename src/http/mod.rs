@@ -4,6 +4,7 @@ mod compat;
 pub mod error;
 mod input;
 mod openapi;
+mod routing;
 mod wire;
 
 use crate::service::Service;
@@ -14,22 +15,27 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use error::{ApiError, error_response};
 pub use openapi::{openapi_document, openapi_json};
+use std::sync::Arc;
 use tower_http::trace::TraceLayer;
 
 #[derive(Clone)]
 pub struct AppState {
     pub service: Service,
+    /// The operator's key for the routing lookups; `None` turns them off.
+    pub routing_key: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub max_body_bytes: usize,
+    pub routing_key: Option<String>,
 }
 
 impl Default for HttpSettings {
     fn default() -> Self {
         HttpSettings {
             max_body_bytes: 64 * 1024,
+            routing_key: None,
         }
     }
 }
@@ -46,6 +52,9 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/api/did/list", post(compat::list))
         .route("/api/did/forward", post(compat::forward))
         .route("/api/did/release", post(compat::release))
+        .route("/v1/routing/freeswitch", post(routing::freeswitch))
+        .route("/v1/routing/{number}", get(routing::lookup))
+        .route("/v1/routing/{number}/kamailio", get(routing::kamailio))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
@@ -53,7 +62,10 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(TraceLayer::new_for_http())
-        .with_state(AppState { service })
+        .with_state(AppState {
+            service,
+            routing_key: settings.routing_key.as_deref().map(Arc::from),
+        })
 }
 
 async fn healthz() -> &'static str {

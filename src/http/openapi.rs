@@ -1,9 +1,11 @@
 //! The OpenAPI document, generated from the handlers' annotations. A copy is
 //! committed as `openapi.json`; a test fails when the two drift apart.
 
-use super::compat;
+use super::{compat, routing};
 use axum::Json;
+use utoipa::Modify;
 use utoipa::OpenApi;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -19,10 +21,30 @@ use utoipa::OpenApi;
         compat::list,
         compat::forward,
         compat::release,
+        routing::lookup,
+        routing::kamailio,
+        routing::freeswitch,
     ),
-    tags((name = "provisioning", description = "Search, buy, forward and release numbers"))
+    modifiers(&RoutingKey),
+    tags(
+        (name = "provisioning", description = "Search, buy, forward and release numbers"),
+        (name = "routing", description = "Where calls go, for the operator's SBC (routing key)")
+    )
 )]
 struct ApiDoc;
+
+struct RoutingKey;
+
+impl Modify for RoutingKey {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        if let Some(components) = openapi.components.as_mut() {
+            components.add_security_scheme(
+                "routing_key",
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+        }
+    }
+}
 
 pub fn openapi_document() -> utoipa::openapi::OpenApi {
     let mut doc = ApiDoc::openapi();

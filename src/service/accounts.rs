@@ -178,7 +178,13 @@ impl Service {
             ));
         }
         let account = self.account_by_username(username).await?;
-        accounts::set_pbx_host(self.store.pool(), account.id, pbx_host).await?;
+        let mut tx = self.store.begin_write().await?;
+        accounts::set_pbx_host(&mut *tx, account.id, pbx_host).await?;
+        self.store
+            .announce_route_change(&mut tx, &format!("account:{}", account.id))
+            .await?;
+        tx.commit().await?;
+        self.refresh_account_routes(account.id).await?;
         self.account_summary(account.id).await
     }
 

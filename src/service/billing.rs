@@ -99,10 +99,18 @@ impl Service {
                     }
                     None if now >= paid_through + self.settings().renewal_grace_secs => {
                         let aging_until = now + self.settings().aging_secs;
-                        if dids::release(&mut *tx, did.id, account_id, now, aging_until)
-                            .await?
-                            .is_some()
-                        {
+                        let reclaimed =
+                            dids::release(&mut *tx, did.id, account_id, now, aging_until)
+                                .await?
+                                .is_some();
+                        if reclaimed {
+                            self.store
+                                .announce_route_change(&mut tx, &did.number)
+                                .await?;
+                        }
+                        tx.commit().await?;
+                        if reclaimed {
+                            self.refresh_route(&did.number).await?;
                             report.reclaimed += 1;
                             tracing::info!(
                                 account = account_id,
@@ -110,7 +118,6 @@ impl Service {
                                 "unpaid number reclaimed"
                             );
                         }
-                        tx.commit().await?;
                     }
                     None => {
                         skipped.insert(did.id);

@@ -8,6 +8,7 @@ mod error;
 mod inventory;
 mod numbers;
 mod purchase;
+mod routing;
 mod search;
 mod views;
 
@@ -23,10 +24,12 @@ pub fn inventory_columns() -> &'static str {
 }
 pub use numbers::Released;
 pub use purchase::{AssignRequest, Charge, Purchase};
+pub use routing::{Route, RouteTable};
 pub use search::{SearchPage, SearchQuery};
 pub use views::{Did, DidStatus, Forward, LedgerEntry};
 
 use crate::clock::Clock;
+use crate::domain::routing::RoutingPolicy;
 use crate::domain::{Currency, ForwardPolicy};
 use crate::store::Store;
 use std::sync::Arc;
@@ -42,8 +45,8 @@ pub struct Settings {
     pub forward_policy: ForwardPolicy,
     /// Currency of accounts created without one.
     pub default_currency: Currency,
-    /// The operator's DISA service; `access_number` forwards need it.
-    pub disa_uri: Option<String>,
+    /// PSTN gateway and DISA service; `access_number` forwards need the DISA.
+    pub routing: RoutingPolicy,
     pub login_max_failures: i64,
     pub login_window_secs: i64,
 }
@@ -56,7 +59,7 @@ impl Default for Settings {
             renewal_grace_secs: 7 * 86400,
             forward_policy: ForwardPolicy::default(),
             default_currency: Currency::USD,
-            disa_uri: None,
+            routing: RoutingPolicy::default(),
             login_max_failures: 5,
             login_window_secs: 300,
         }
@@ -68,6 +71,7 @@ pub struct Service {
     store: Store,
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
+    routes: Arc<RouteTable>,
 }
 
 impl Service {
@@ -76,6 +80,7 @@ impl Service {
             store,
             clock,
             settings: Arc::new(settings),
+            routes: Arc::new(RouteTable::default()),
         }
     }
 

@@ -56,7 +56,7 @@ impl Service {
                     ));
                 }
             }
-            ForwardType::AccessNumber if self.settings().disa_uri.is_none() => {
+            ForwardType::AccessNumber if self.settings().routing.disa_uri.is_none() => {
                 return Err(Error::unprocessable(
                     "disa_not_configured",
                     "this operator has no DISA service for access_number forwards",
@@ -64,8 +64,9 @@ impl Service {
             }
             _ => {}
         }
+        let mut tx = self.store.begin_write().await?;
         let row = dids::set_forward(
-            self.store.pool(),
+            &mut *tx,
             did_id,
             account_id,
             kind.code(),
@@ -74,6 +75,11 @@ impl Service {
         )
         .await?
         .ok_or(Error::DidNotFound)?;
+        self.store
+            .announce_route_change(&mut tx, &row.number)
+            .await?;
+        tx.commit().await?;
+        self.refresh_route(&row.number).await?;
         tracing::info!(
             account = account_id,
             did = did_id,
@@ -87,9 +93,15 @@ impl Service {
     pub async fn release(&self, account_id: i64, did_id: i64) -> Result<Released> {
         let now = self.now();
         let aging_until = now + self.settings().aging_secs;
-        let row = dids::release(self.store.pool(), did_id, account_id, now, aging_until)
+        let mut tx = self.store.begin_write().await?;
+        let row = dids::release(&mut *tx, did_id, account_id, now, aging_until)
             .await?
             .ok_or(Error::DidNotFound)?;
+        self.store
+            .announce_route_change(&mut tx, &row.number)
+            .await?;
+        tx.commit().await?;
+        self.refresh_route(&row.number).await?;
         tracing::info!(account = account_id, did = did_id, "number released");
         Ok(Released {
             did: Did::try_from(row)?,

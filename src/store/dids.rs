@@ -169,19 +169,78 @@ pub async fn list_owned<'e>(
     )
 }
 
-/// Every assigned number with a forward: what the routing plane loads.
-pub async fn list_routed<'e>(
+/// An owned number with what routing needs from its owner's account.
+#[derive(Debug, Clone)]
+pub struct RouteRow {
+    pub did_id: i64,
+    pub number: String,
+    pub account_id: i64,
+    pub username: String,
+    pub pbx_host: Option<String>,
+    pub forward_type: Option<String>,
+    pub forward_destination: Option<String>,
+}
+
+macro_rules! route_select {
+    ($where:literal) => {
+        concat!(
+            "SELECT d.id AS did_id, d.number, d.account_id, a.username, a.pbx_host, d.forward_type, \
+             d.forward_destination FROM dids d JOIN accounts a ON a.id = d.account_id \
+             WHERE d.status = 'assigned'",
+            $where
+        )
+    };
+}
+
+fn route_from_row(row: &AnyRow) -> Result<RouteRow, sqlx::Error> {
+    Ok(RouteRow {
+        did_id: row.try_get("did_id")?,
+        number: row.try_get("number")?,
+        account_id: row.try_get("account_id")?,
+        username: row.try_get("username")?,
+        pbx_host: row.try_get("pbx_host")?,
+        forward_type: row.try_get("forward_type")?,
+        forward_destination: row.try_get("forward_destination")?,
+    })
+}
+
+/// Every owned number: what the routing plane loads at start.
+pub async fn list_routes<'e>(
     db: impl Executor<'e, Database = Any>,
-) -> Result<Vec<DidRow>, sqlx::Error> {
-    rows(
-        sqlx::query(concat!(
-            "SELECT ",
-            did_columns!(),
-            " FROM dids WHERE status = 'assigned' ORDER BY number"
-        ))
+) -> Result<Vec<RouteRow>, sqlx::Error> {
+    sqlx::query(route_select!(""))
         .fetch_all(db)
-        .await?,
-    )
+        .await?
+        .iter()
+        .map(route_from_row)
+        .collect()
+}
+
+/// The route of one number, `None` when nobody owns it.
+pub async fn route_for_number<'e>(
+    db: impl Executor<'e, Database = Any>,
+    number: &str,
+) -> Result<Option<RouteRow>, sqlx::Error> {
+    sqlx::query(route_select!(" AND d.number = $1"))
+        .bind(number)
+        .fetch_optional(db)
+        .await?
+        .as_ref()
+        .map(route_from_row)
+        .transpose()
+}
+
+pub async fn routes_for_account<'e>(
+    db: impl Executor<'e, Database = Any>,
+    account_id: i64,
+) -> Result<Vec<RouteRow>, sqlx::Error> {
+    sqlx::query(route_select!(" AND d.account_id = $1"))
+        .bind(account_id)
+        .fetch_all(db)
+        .await?
+        .iter()
+        .map(route_from_row)
+        .collect()
 }
 
 /// Takes an available number for an account; `None` if it is not available (any more).

@@ -7,6 +7,7 @@ pub mod dids;
 pub mod idempotency;
 pub mod ledger;
 pub mod login_failures;
+pub mod notify;
 pub mod tokens;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -49,7 +50,12 @@ impl Default for PoolSettings {
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    url: Arc<str>,
 }
+
+/// The channel on which instances sharing a PostgreSQL database tell each other
+/// that a number's route changed.
+pub const ROUTE_CHANNEL: &str = "didhub_routes";
 
 /// Turns what an operator types (`./didhub.db`, `sqlite:x.db`, `postgres://…`) into
 /// a driver URL and the backend it selects.
@@ -112,7 +118,11 @@ impl Store {
                     .await?
             }
         };
-        Ok(Store { pool, backend })
+        Ok(Store {
+            pool,
+            backend,
+            url: url.into(),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -121,6 +131,38 @@ impl Store {
 
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// The driver URL (it may hold a password: never log it).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Tells the other instances (PostgreSQL `NOTIFY`, delivered when the
+    /// transaction commits) that `subject` changed: a number or `account:<id>`.
+    /// SQLite has no other instances to tell.
+    pub async fn announce_route_change(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        subject: &str,
+    ) -> Result<(), sqlx::Error> {
+        if self.backend != Backend::Postgres {
+            return Ok(());
+        }
+        // NOTIFY takes no bind parameters; the subject is checked to be plain.
+        if !subject
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b':')
+        {
+            return Err(sqlx::Error::Protocol(format!(
+                "unexpected route subject {subject:?}"
+            )));
+        }
+        conn.execute(AssertSqlSafe(format!(
+            "NOTIFY {ROUTE_CHANNEL}, '{subject}'"
+        )))
+        .await?;
+        Ok(())
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {

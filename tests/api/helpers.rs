@@ -15,6 +15,8 @@ use std::sync::Arc;
 /// 2026-11-27T00:00:00Z: tests start from a fixed instant.
 pub const T0: i64 = 1_795_737_600;
 pub const PASSWORD: &str = "correct horse battery";
+/// The operator's key for `/v1/routing/…`.
+pub const ROUTING_KEY: &str = "operator-routing-key-for-tests";
 
 pub struct TestApp {
     pub base: String,
@@ -42,7 +44,10 @@ impl Response {
 
 pub fn test_settings() -> service::Settings {
     service::Settings {
-        disa_uri: Some("sip:disa@disa.operator.test".to_owned()),
+        routing: didhub::domain::routing::RoutingPolicy {
+            pstn_gateway: None,
+            disa_uri: Some("sip:disa@disa.operator.test".to_owned()),
+        },
         ..service::Settings::default()
     }
 }
@@ -60,7 +65,10 @@ impl TestApp {
             database: database.url.clone(),
             pool: PoolSettings::default(),
             service: test_settings(),
-            http: HttpSettings::default(),
+            http: HttpSettings {
+                routing_key: Some(ROUTING_KEY.to_owned()),
+                ..HttpSettings::default()
+            },
             maintenance_interval: None,
             demo: None,
         };
@@ -145,6 +153,43 @@ impl TestApp {
             request = request.header(*name, *value);
         }
         send(request).await
+    }
+
+    /// GET with the routing key as a bearer token.
+    pub async fn get_routing(&self, path: &str) -> Response {
+        send(
+            self.client
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(ROUTING_KEY),
+        )
+        .await
+    }
+
+    /// Buys `number` (which must be in stock) for the account behind `token`; returns its id.
+    pub async fn buy(&self, token: &str, country: &str, number: &str) -> String {
+        let did_id = self.did_id_of(token, country, number).await;
+        let bought = self.assign(token, &did_id).await;
+        assert_eq!(bought.status, StatusCode::OK, "{}", bought.body);
+        did_id
+    }
+
+    pub async fn forward(
+        &self,
+        token: &str,
+        did_id: &str,
+        kind: &str,
+        destination: &str,
+    ) -> Response {
+        self.post(
+            "/api/did/forward",
+            &[
+                ("token", token),
+                ("did_id", did_id),
+                ("type", kind),
+                ("destination", destination),
+            ],
+        )
+        .await
     }
 
     pub async fn available(&self, token: &str, country: &str) -> Vec<Value> {

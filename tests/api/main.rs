@@ -13,4 +13,5 @@ mod assign;
 mod auth;
 mod available;
 mod numbers;
+mod routing;
 mod seed_flow;

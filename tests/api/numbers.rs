@@ -405,7 +405,7 @@ on_both_backends! {
     }
 
     async fn an_access_number_forward_without_a_disa_service_answers_422() {
-        let app = TestApp::spawn_with(|c| c.service.disa_uri = None).await;
+        let app = TestApp::spawn_with(|c| c.service.routing.disa_uri = None).await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
         let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
