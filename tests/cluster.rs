@@ -604,3 +604,150 @@ fn reroute_swaps_the_host_and_port() {
         )
     );
 }
+
+fn in_process_config(database: &str, routing_key: &str) -> didhub::app::AppConfig {
+    didhub::app::AppConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        database: database.to_owned(),
+        pool: PoolSettings::default(),
+        service: service::Settings::default(),
+        http: didhub::http::HttpSettings {
+            routing_key: Some(routing_key.to_owned()),
+            ..didhub::http::HttpSettings::default()
+        },
+        maintenance_interval: None,
+        demo: None,
+    }
+}
+
+/// Polls instance `base`'s routing lookup until `check` holds; returns how long it took.
+async fn wait_for_route(
+    client: &reqwest::Client,
+    base: &str,
+    key: &str,
+    check: impl Fn(StatusCode, &Value) -> bool,
+) -> Duration {
+    let started = Instant::now();
+    loop {
+        let response = client
+            .get(format!("{base}/v1/routing/+33123457000"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("lookup");
+        let status = response.status();
+        let body: Value = response.json().await.expect("json");
+        if check(status, &body) {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "instance never saw the change: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+#[cfg_attr(
+    not(didhub_postgres_tests),
+    ignore = "PostgreSQL half: set DIDHUB_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_made_on_one_instance_routes_on_another_within_a_second() {
+    let db = TestDatabase::create(support::database::Backend::Postgres).await;
+    let key = "routing-key";
+    let a = didhub::app::start(
+        in_process_config(&db.url, key),
+        Arc::new(didhub::clock::SystemClock),
+    )
+    .await
+    .expect("instance A");
+    let b = didhub::app::start(
+        in_process_config(&db.url, key),
+        Arc::new(didhub::clock::SystemClock),
+    )
+    .await
+    .expect("instance B");
+    let (base_a, base_b) = (
+        format!("http://{}", a.address),
+        format!("http://{}", b.address),
+    );
+    let service = operator(&db.url).await;
+    twenty_numbers(&service).await;
+    service
+        .create_account("alice", PASSWORD, None, 10_00)
+        .await
+        .expect("account");
+    let client = reqwest::Client::new();
+    let token = login(&client, &base_a, "alice").await;
+    let ids = ids_of(&client, &base_a, &token, &["+33123457000".to_owned()]).await;
+    let did_id = ids[0].as_str();
+
+    let (status, body) = post(
+        &client,
+        &format!("{base_a}/api/did/assign"),
+        &[("token", &token), ("did_id", did_id)],
+    )
+    .await
+    .expect("assign");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seen = wait_for_route(&client, &base_b, key, |s, b| {
+        s == StatusCode::OK && b["status"] == "not_forwarded"
+    })
+    .await;
+    assert!(
+        seen < Duration::from_secs(1),
+        "assign reached B after {seen:?}"
+    );
+
+    let forward = [
+        ("token", token.as_str()),
+        ("did_id", did_id),
+        ("type", "sip"),
+        ("destination", "sip:alice@pbx.test"),
+    ];
+    let (status, _) = post(&client, &format!("{base_a}/api/did/forward"), &forward)
+        .await
+        .expect("forward");
+    assert_eq!(status, StatusCode::OK);
+    // On the instance that took the change, the very next lookup sees it.
+    let (status, body) = {
+        let response = client
+            .get(format!("{base_a}/v1/routing/+33123457000"))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("lookup");
+        (
+            response.status(),
+            response.json::<Value>().await.expect("json"),
+        )
+    };
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["target"], "sip:alice@pbx.test");
+    let seen = wait_for_route(&client, &base_b, key, |_, b| {
+        b["target"] == "sip:alice@pbx.test"
+    })
+    .await;
+    assert!(
+        seen < Duration::from_secs(1),
+        "forward reached B after {seen:?}"
+    );
+
+    let (status, _) = post(
+        &client,
+        &format!("{base_a}/api/did/release"),
+        &[("token", &token), ("did_id", did_id)],
+    )
+    .await
+    .expect("release");
+    assert_eq!(status, StatusCode::OK);
+    let seen = wait_for_route(&client, &base_b, key, |s, _| s == StatusCode::NOT_FOUND).await;
+    assert!(
+        seen < Duration::from_secs(1),
+        "release reached B after {seen:?}"
+    );
+
+    a.shutdown().await;
+    b.shutdown().await;
+}
