@@ -3,13 +3,17 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use support::backends::{current_backend, on_both_backends};
+use support::database::{Backend, TestDatabase};
 use tempfile::TempDir;
+
+mod support;
 
 const PASSWORD: &str = "a long enough password";
 
 struct Cli {
     dir: TempDir,
-    database: PathBuf,
+    database: TestDatabase,
 }
 
 struct Run {
@@ -40,9 +44,10 @@ impl Run {
 }
 
 impl Cli {
-    fn new() -> Cli {
+    /// A fresh database on the backend of the running test.
+    async fn new() -> Cli {
         let dir = tempfile::tempdir().expect("temp dir");
-        let database = dir.path().join("x.db");
+        let database = TestDatabase::create(current_backend()).await;
         Cli { dir, database }
     }
 
@@ -50,7 +55,7 @@ impl Cli {
         let mut command = Command::new(env!("CARGO_BIN_EXE_didhub"));
         command
             .arg("--database")
-            .arg(&self.database)
+            .arg(&self.database.url)
             .args(args)
             .env_remove("DIDHUB_DATABASE_URL")
             .env("DIDHUB_LOG", "warn")
@@ -117,286 +122,280 @@ fn list_line(list: &str, username: &str) -> String {
         .to_owned()
 }
 
-#[test]
-fn account_create_reads_the_password_from_stdin_and_prints_the_balance() {
-    let cli = Cli::new();
+on_both_backends! {
+    async fn account_create_reads_the_password_from_stdin_and_prints_the_balance() {
+        let cli = Cli::new().await;
 
-    let created = cli.create_alice();
+        let created = cli.create_alice();
 
-    created.assert_success("account create");
-    assert!(created.stdout.contains("alice"), "{}", created.stdout);
-    assert!(created.stdout.contains("25.00"), "{}", created.stdout);
-    assert!(!created.stdout.contains(PASSWORD) && !created.stderr.contains(PASSWORD));
-    let list = cli.run(&["account", "list"]);
-    list.assert_success("account list");
-    let line = list_line(&list.stdout, "alice");
-    assert!(line.contains("25.00") && line.contains("USD"), "{line}");
-}
+        created.assert_success("account create");
+        assert!(created.stdout.contains("alice"), "{}", created.stdout);
+        assert!(created.stdout.contains("25.00"), "{}", created.stdout);
+        assert!(!created.stdout.contains(PASSWORD) && !created.stderr.contains(PASSWORD));
+        let list = cli.run(&["account", "list"]);
+        list.assert_success("account list");
+        let line = list_line(&list.stdout, "alice");
+        assert!(line.contains("25.00") && line.contains("USD"), "{line}");
+    }
 
-#[test]
-fn creating_an_existing_account_fails_and_keeps_the_first() {
-    let cli = Cli::new();
-    cli.create_alice().assert_success("first create");
+    async fn creating_an_existing_account_fails_and_keeps_the_first() {
+        let cli = Cli::new().await;
+        cli.create_alice().assert_success("first create");
 
-    let again = cli.run_with_stdin(
-        &[
+        let again = cli.run_with_stdin(
+            &[
+                "account",
+                "create",
+                "alice",
+                "--password-stdin",
+                "--balance",
+                "99.00",
+            ],
+            &format!("{PASSWORD}\n"),
+        );
+
+        assert_ne!(
+            again.code,
+            Some(0),
+            "second create must fail: {}",
+            again.stdout
+        );
+        assert!(again.stderr.contains("alice"), "{}", again.stderr);
+        let list = cli.run(&["account", "list"]);
+        assert!(
+            list_line(&list.stdout, "alice").contains("25.00"),
+            "{}",
+            list.stdout
+        );
+        assert!(!list.stdout.contains("99.00"), "{}", list.stdout);
+    }
+
+    async fn account_create_without_a_password_on_stdin_fails() {
+        let cli = Cli::new().await;
+
+        let created = cli.run_with_stdin(&["account", "create", "alice", "--password-stdin"], "");
+
+        assert_ne!(created.code, Some(0), "{}", created.stdout);
+        let list = cli.run(&["account", "list"]);
+        assert!(!list.stdout.contains("alice"), "{}", list.stdout);
+    }
+
+    async fn credit_adjust_list_audit_and_ledger_agree() {
+        let cli = Cli::new().await;
+        cli.create_alice().assert_success("create");
+
+        let credit = cli.run(&["account", "credit", "alice", "10.50"]);
+        credit.assert_success("credit");
+        assert!(credit.stdout.contains("35.50"), "{}", credit.stdout);
+        let adjust = cli.run(&[
             "account",
-            "create",
+            "adjust",
             "alice",
-            "--password-stdin",
-            "--balance",
-            "99.00",
-        ],
-        &format!("{PASSWORD}\n"),
-    );
+            "-0.50",
+            "--description",
+            "fix",
+        ]);
+        adjust.assert_success("adjust");
+        assert!(adjust.stdout.contains("35.00"), "{}", adjust.stdout);
 
-    assert_ne!(
-        again.code,
-        Some(0),
-        "second create must fail: {}",
-        again.stdout
-    );
-    assert!(again.stderr.contains("alice"), "{}", again.stderr);
-    let list = cli.run(&["account", "list"]);
-    assert!(
-        list_line(&list.stdout, "alice").contains("25.00"),
-        "{}",
-        list.stdout
-    );
-    assert!(!list.stdout.contains("99.00"), "{}", list.stdout);
-}
+        let list = cli.run(&["account", "list"]);
+        list.assert_success("list");
+        assert!(
+            list_line(&list.stdout, "alice").contains("35.00"),
+            "{}",
+            list.stdout
+        );
 
-#[test]
-fn account_create_without_a_password_on_stdin_fails() {
-    let cli = Cli::new();
+        let audit = cli.run(&["account", "audit"]);
+        audit.assert_success("audit");
+        assert!(!audit.stdout.contains("MISMATCH"), "{}", audit.stdout);
 
-    let created = cli.run_with_stdin(&["account", "create", "alice", "--password-stdin"], "");
-
-    assert_ne!(created.code, Some(0), "{}", created.stdout);
-    let list = cli.run(&["account", "list"]);
-    assert!(!list.stdout.contains("alice"), "{}", list.stdout);
-}
-
-#[test]
-fn credit_adjust_list_audit_and_ledger_agree() {
-    let cli = Cli::new();
-    cli.create_alice().assert_success("create");
-
-    let credit = cli.run(&["account", "credit", "alice", "10.50"]);
-    credit.assert_success("credit");
-    assert!(credit.stdout.contains("35.50"), "{}", credit.stdout);
-    let adjust = cli.run(&[
-        "account",
-        "adjust",
-        "alice",
-        "-0.50",
-        "--description",
-        "fix",
-    ]);
-    adjust.assert_success("adjust");
-    assert!(adjust.stdout.contains("35.00"), "{}", adjust.stdout);
-
-    let list = cli.run(&["account", "list"]);
-    list.assert_success("list");
-    assert!(
-        list_line(&list.stdout, "alice").contains("35.00"),
-        "{}",
-        list.stdout
-    );
-
-    let audit = cli.run(&["account", "audit"]);
-    audit.assert_success("audit");
-    assert!(!audit.stdout.contains("MISMATCH"), "{}", audit.stdout);
-
-    let ledger = cli.run(&["account", "ledger", "alice"]);
-    ledger.assert_success("ledger");
-    let entries: Vec<&str> = ledger
-        .stdout
-        .lines()
-        .filter(|l| !l.trim().is_empty())
-        .collect();
-    assert_eq!(entries.len(), 3, "{}", ledger.stdout);
-    // Newest first: the adjustment, the credit, the opening balance.
-    assert!(
-        entries[0].contains("adjustment")
-            && entries[0].contains("-0.50")
-            && entries[0].contains("fix"),
-        "{}",
-        entries[0]
-    );
-    assert!(
-        entries[1].contains("credit")
-            && entries[1].contains("10.50")
-            && entries[1].contains("35.50"),
-        "{}",
-        entries[1]
-    );
-    assert!(
-        entries[2].contains("credit") && entries[2].contains("25.00"),
-        "{}",
-        entries[2]
-    );
-}
-
-#[test]
-fn a_credit_must_be_positive_and_an_adjustment_may_not_go_below_zero() {
-    let cli = Cli::new();
-    cli.create_alice().assert_success("create");
-
-    let negative_credit = cli.run(&["account", "credit", "alice", "-5.00"]);
-    assert_ne!(negative_credit.code, Some(0), "{}", negative_credit.stdout);
-    let overdraw = cli.run(&[
-        "account",
-        "adjust",
-        "alice",
-        "-25.01",
-        "--description",
-        "too much",
-    ]);
-    assert_ne!(overdraw.code, Some(0), "{}", overdraw.stdout);
-    let unknown = cli.run(&["account", "credit", "nobody", "1.00"]);
-    assert_ne!(unknown.code, Some(0), "{}", unknown.stdout);
-
-    let list = cli.run(&["account", "list"]);
-    assert!(
-        list_line(&list.stdout, "alice").contains("25.00"),
-        "{}",
-        list.stdout
-    );
-    let ledger = cli.run(&["account", "ledger", "alice"]);
-    assert_eq!(
-        ledger
+        let ledger = cli.run(&["account", "ledger", "alice"]);
+        ledger.assert_success("ledger");
+        let entries: Vec<&str> = ledger
             .stdout
             .lines()
             .filter(|l| !l.trim().is_empty())
-            .count(),
-        1,
-        "{}",
-        ledger.stdout
-    );
-    cli.run(&["account", "audit"]).assert_success("audit");
-}
-
-#[test]
-fn inventory_import_reports_bad_rows_by_line_imports_the_good_one_and_exits_2() {
-    let cli = Cli::new();
-    let csv = cli.write(
-        "stock.csv",
-        "number,country,type,setup_fee,monthly_cost\n\
-         +33123456789,FR,landline,1.00,2.50\n\
-         +3312,FR,landline,1.00,2.50\n\
-         +33123456790,FR,fax,1.00,2.50\n\
-         +33123456791,FR,landline,abc,2.50\n",
-    );
-    let file = path_text(&csv);
-
-    let first = cli.run(&["inventory", "import", file]);
-
-    assert_eq!(
-        first.code,
-        Some(2),
-        "stdout:\n{}\nstderr:\n{}",
-        first.stdout,
-        first.stderr
-    );
-    for line in [3, 4, 5] {
+            .collect();
+        assert_eq!(entries.len(), 3, "{}", ledger.stdout);
+        // Newest first: the adjustment, the credit, the opening balance.
         assert!(
-            first.stderr.contains(&format!("{file}:{line}:")),
-            "line {line} not reported:\n{}",
-            first.stderr
+            entries[0].contains("adjustment")
+                && entries[0].contains("-0.50")
+                && entries[0].contains("fix"),
+            "{}",
+            entries[0]
+        );
+        assert!(
+            entries[1].contains("credit")
+                && entries[1].contains("10.50")
+                && entries[1].contains("35.50"),
+            "{}",
+            entries[1]
+        );
+        assert!(
+            entries[2].contains("credit") && entries[2].contains("25.00"),
+            "{}",
+            entries[2]
         );
     }
-    assert!(
-        !first.stderr.contains(&format!("{file}:2:")),
-        "good row reported:\n{}",
-        first.stderr
-    );
-    assert!(first.stderr.contains("fax"), "{}", first.stderr);
-    assert!(first.stdout.contains("inserted 1,"), "{}", first.stdout);
-    assert!(first.stdout.contains("rejected 3"), "{}", first.stdout);
-    let count = cli.run(&["inventory", "count"]);
-    count.assert_success("count");
-    assert_eq!(count.stdout.trim(), "1");
 
-    let second = cli.run(&["inventory", "import", file]);
+    async fn a_credit_must_be_positive_and_an_adjustment_may_not_go_below_zero() {
+        let cli = Cli::new().await;
+        cli.create_alice().assert_success("create");
 
-    assert_eq!(second.code, Some(2), "{}", second.stderr);
-    assert!(second.stdout.contains("inserted 0,"), "{}", second.stdout);
-    assert!(second.stdout.contains("updated 0,"), "{}", second.stdout);
-    assert!(second.stdout.contains("unchanged 1,"), "{}", second.stdout);
-    assert_eq!(cli.run(&["inventory", "count"]).stdout.trim(), "1");
-}
+        let negative_credit = cli.run(&["account", "credit", "alice", "-5.00"]);
+        assert_ne!(negative_credit.code, Some(0), "{}", negative_credit.stdout);
+        let overdraw = cli.run(&[
+            "account",
+            "adjust",
+            "alice",
+            "-25.01",
+            "--description",
+            "too much",
+        ]);
+        assert_ne!(overdraw.code, Some(0), "{}", overdraw.stdout);
+        let unknown = cli.run(&["account", "credit", "nobody", "1.00"]);
+        assert_ne!(unknown.code, Some(0), "{}", unknown.stdout);
 
-#[test]
-fn a_clean_import_exits_0() {
-    let cli = Cli::new();
-    let csv = cli.write(
-        "clean.csv",
-        "number,country,type,setup_fee,monthly_cost\n\
-         +33123456789,FR,landline,1.00,2.50\n\
-         +12015550123,US,landline,0.50,1.00\n",
-    );
+        let list = cli.run(&["account", "list"]);
+        assert!(
+            list_line(&list.stdout, "alice").contains("25.00"),
+            "{}",
+            list.stdout
+        );
+        let ledger = cli.run(&["account", "ledger", "alice"]);
+        assert_eq!(
+            ledger
+                .stdout
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .count(),
+            1,
+            "{}",
+            ledger.stdout
+        );
+        cli.run(&["account", "audit"]).assert_success("audit");
+    }
 
-    let run = cli.run(&["inventory", "import", path_text(&csv)]);
+    async fn inventory_import_reports_bad_rows_by_line_imports_the_good_one_and_exits_2() {
+        let cli = Cli::new().await;
+        let csv = cli.write(
+            "stock.csv",
+            "number,country,type,setup_fee,monthly_cost\n\
+             +33123456789,FR,landline,1.00,2.50\n\
+             +3312,FR,landline,1.00,2.50\n\
+             +33123456790,FR,fax,1.00,2.50\n\
+             +33123456791,FR,landline,abc,2.50\n",
+        );
+        let file = path_text(&csv);
 
-    run.assert_success("clean import");
-    assert!(run.stdout.contains("inserted 2,"), "{}", run.stdout);
-    assert!(run.stdout.contains("rejected 0"), "{}", run.stdout);
-}
+        let first = cli.run(&["inventory", "import", file]);
 
-#[test]
-fn inventory_generate_fills_every_country() {
-    let cli = Cli::new();
+        assert_eq!(
+            first.code,
+            Some(2),
+            "stdout:\n{}\nstderr:\n{}",
+            first.stdout,
+            first.stderr
+        );
+        for line in [3, 4, 5] {
+            assert!(
+                first.stderr.contains(&format!("{file}:{line}:")),
+                "line {line} not reported:\n{}",
+                first.stderr
+            );
+        }
+        assert!(
+            !first.stderr.contains(&format!("{file}:2:")),
+            "good row reported:\n{}",
+            first.stderr
+        );
+        assert!(first.stderr.contains("fax"), "{}", first.stderr);
+        assert!(first.stdout.contains("inserted 1,"), "{}", first.stdout);
+        assert!(first.stdout.contains("rejected 3"), "{}", first.stdout);
+        let count = cli.run(&["inventory", "count"]);
+        count.assert_success("count");
+        assert_eq!(count.stdout.trim(), "1");
 
-    cli.run(&["inventory", "generate", "--per-type", "2"])
-        .assert_success("generate");
-    let count = cli.run(&["inventory", "count"]);
-    count.assert_success("count");
-    let n: i64 = count.stdout.trim().parse().expect("a number");
-    assert!(n > 200, "only {n} numbers");
+        let second = cli.run(&["inventory", "import", file]);
 
-    // The same seed again adds nothing.
-    cli.run(&["inventory", "generate", "--per-type", "2"])
-        .assert_success("generate again");
-    assert_eq!(
-        cli.run(&["inventory", "count"]).stdout.trim(),
-        n.to_string()
-    );
-}
+        assert_eq!(second.code, Some(2), "{}", second.stderr);
+        assert!(second.stdout.contains("inserted 0,"), "{}", second.stdout);
+        assert!(second.stdout.contains("updated 0,"), "{}", second.stdout);
+        assert!(second.stdout.contains("unchanged 1,"), "{}", second.stdout);
+        assert_eq!(cli.run(&["inventory", "count"]).stdout.trim(), "1");
+    }
 
-#[test]
-fn set_pbx_records_the_host_and_refuses_a_bad_one() {
-    let cli = Cli::new();
-    cli.create_alice().assert_success("create");
+    async fn a_clean_import_exits_0() {
+        let cli = Cli::new().await;
+        let csv = cli.write(
+            "clean.csv",
+            "number,country,type,setup_fee,monthly_cost\n\
+             +33123456789,FR,landline,1.00,2.50\n\
+             +12015550123,US,landline,0.50,1.00\n",
+        );
 
-    let set = cli.run(&["account", "set-pbx", "alice", "pbx.example.com"]);
-    set.assert_success("set-pbx");
-    assert!(set.stdout.contains("pbx.example.com"), "{}", set.stdout);
-    let list = cli.run(&["account", "list"]);
-    assert!(
-        list_line(&list.stdout, "alice").contains("pbx.example.com"),
-        "{}",
-        list.stdout
-    );
+        let run = cli.run(&["inventory", "import", path_text(&csv)]);
 
-    let bad = cli.run(&["account", "set-pbx", "alice", "pbx.example.com;evil"]);
-    assert_ne!(bad.code, Some(0), "{}", bad.stdout);
-    let list = cli.run(&["account", "list"]);
-    assert!(
-        list_line(&list.stdout, "alice").ends_with("pbx.example.com"),
-        "{}",
-        list.stdout
-    );
-}
+        run.assert_success("clean import");
+        assert!(run.stdout.contains("inserted 2,"), "{}", run.stdout);
+        assert!(run.stdout.contains("rejected 0"), "{}", run.stdout);
+    }
 
-#[test]
-fn migrate_creates_the_schema_and_is_repeatable() {
-    let cli = Cli::new();
+    async fn inventory_generate_fills_every_country() {
+        let cli = Cli::new().await;
 
-    cli.run(&["migrate"]).assert_success("first migrate");
-    assert!(cli.database.exists());
-    cli.run(&["migrate"]).assert_success("second migrate");
-    let count = cli.run(&["inventory", "count"]);
-    count.assert_success("count");
-    assert_eq!(count.stdout.trim(), "0");
+        cli.run(&["inventory", "generate", "--per-type", "2"])
+            .assert_success("generate");
+        let count = cli.run(&["inventory", "count"]);
+        count.assert_success("count");
+        let n: i64 = count.stdout.trim().parse().expect("a number");
+        assert!(n > 200, "only {n} numbers");
+
+        // The same seed again adds nothing.
+        cli.run(&["inventory", "generate", "--per-type", "2"])
+            .assert_success("generate again");
+        assert_eq!(
+            cli.run(&["inventory", "count"]).stdout.trim(),
+            n.to_string()
+        );
+    }
+
+    async fn set_pbx_records_the_host_and_refuses_a_bad_one() {
+        let cli = Cli::new().await;
+        cli.create_alice().assert_success("create");
+
+        let set = cli.run(&["account", "set-pbx", "alice", "pbx.example.com"]);
+        set.assert_success("set-pbx");
+        assert!(set.stdout.contains("pbx.example.com"), "{}", set.stdout);
+        let list = cli.run(&["account", "list"]);
+        assert!(
+            list_line(&list.stdout, "alice").contains("pbx.example.com"),
+            "{}",
+            list.stdout
+        );
+
+        let bad = cli.run(&["account", "set-pbx", "alice", "pbx.example.com;evil"]);
+        assert_ne!(bad.code, Some(0), "{}", bad.stdout);
+        let list = cli.run(&["account", "list"]);
+        assert!(
+            list_line(&list.stdout, "alice").ends_with("pbx.example.com"),
+            "{}",
+            list.stdout
+        );
+    }
+
+    async fn migrate_creates_the_schema_and_is_repeatable() {
+        let cli = Cli::new().await;
+
+        cli.run(&["migrate"]).assert_success("first migrate");
+        if cli.database.backend == Backend::Sqlite {
+            assert!(Path::new(&cli.database.url).exists());
+        }
+        cli.run(&["migrate"]).assert_success("second migrate");
+        let count = cli.run(&["inventory", "count"]);
+        count.assert_success("count");
+        assert_eq!(count.stdout.trim(), "0");
+    }
 }
