@@ -7,7 +7,7 @@ use crate::domain::routing::RoutingPolicy;
 use crate::domain::{Currency, ForwardPolicy};
 use crate::http::{self, HttpSettings};
 use crate::service::{self, Service};
-use crate::store::notify::RouteListener;
+use crate::store::notify::ChangeListener;
 use crate::store::{Backend, PoolSettings, Store};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -162,8 +162,14 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
     if let Some(demo) = &config.demo {
         seed_demo(&service, demo).await?;
     }
-    let routes = service.reload_routes().await?;
-    tracing::info!(routes, "route table loaded");
+    // Changes logged from here on are applied by the follower below, so none
+    // falls between the load and the follow.
+    let first_unseen_change = match service.store().backend() {
+        Backend::Sqlite => service.store().latest_change_id().await?,
+        Backend::Postgres => 0,
+    };
+    let (routes, on_sale) = service.load_memory().await?;
+    tracing::info!(routes, on_sale, "route table and shelf loaded");
     let listener = TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("binding {}", config.listen))?;
@@ -184,12 +190,15 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
     });
     let mut tasks = vec![http_task];
 
-    if service.store().backend() == Backend::Postgres {
-        tasks.push(tokio::spawn(follow_route_changes(
+    tasks.push(tokio::spawn(match service.store().backend() {
+        Backend::Postgres => Box::pin(follow_notifications(service.clone(), stopped.clone()))
+            as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+        Backend::Sqlite => Box::pin(follow_change_log(
             service.clone(),
+            first_unseen_change,
             stopped.clone(),
-        )));
-    }
+        )),
+    }));
 
     if let Some(interval) = config.maintenance_interval {
         let service = service.clone();
@@ -218,20 +227,20 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
     })
 }
 
-/// Keeps the route table in step with the other instances: applies each
-/// change they announce, and reloads everything whenever the notification
-/// connection was (re)established, since changes may have been missed.
-async fn follow_route_changes(service: Service, mut stop: watch::Receiver<bool>) {
+/// PostgreSQL: applies each change the other instances announce, and reloads
+/// everything whenever the notification connection was (re)established, since
+/// changes may have been missed meanwhile.
+async fn follow_notifications(service: Service, mut stop: watch::Receiver<bool>) {
     let mut backoff = Duration::from_millis(100);
     loop {
         let connected = tokio::select! {
-            connected = RouteListener::connect(service.store().url()) => connected,
+            connected = ChangeListener::connect(service.store().url()) => connected,
             _ = stop.changed() => return,
         };
         let mut listener = match connected {
             Ok(listener) => listener,
             Err(error) => {
-                tracing::warn!(%error, "route notifications unavailable; retrying");
+                tracing::warn!(%error, "change notifications unavailable; retrying");
                 tokio::select! {
                     _ = tokio::time::sleep(backoff) => {}
                     _ = stop.changed() => return,
@@ -241,8 +250,8 @@ async fn follow_route_changes(service: Service, mut stop: watch::Receiver<bool>)
             }
         };
         backoff = Duration::from_millis(100);
-        if let Err(error) = service.reload_routes().await {
-            tracing::warn!(%error, "reloading routes failed");
+        if let Err(error) = service.load_memory().await {
+            tracing::warn!(%error, "reloading routes and shelf failed");
         }
         loop {
             let next = tokio::select! {
@@ -251,13 +260,44 @@ async fn follow_route_changes(service: Service, mut stop: watch::Receiver<bool>)
             };
             match next {
                 Ok(Some(subject)) => {
-                    if let Err(error) = service.apply_route_change(&subject).await {
-                        tracing::warn!(%error, "applying a route change failed; reloading");
+                    if let Err(error) = service.apply_change(&subject).await {
+                        tracing::warn!(%error, "applying a change failed; reloading");
                         break;
                     }
                 }
                 Ok(None) | Err(_) => break,
             }
+        }
+    }
+}
+
+/// How often a SQLite-backed server looks for changes other processes (the
+/// operator's commands) made to the same file.
+const CHANGE_POLL: Duration = Duration::from_millis(200);
+
+/// SQLite: applies the changes other processes logged, in order.
+async fn follow_change_log(service: Service, mut last_seen: i64, mut stop: watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(CHANGE_POLL);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = stop.changed() => return,
+        }
+        let changes = match service.store().changes_after(last_seen).await {
+            Ok(changes) => changes,
+            Err(error) => {
+                tracing::warn!(%error, "reading the change log failed");
+                continue;
+            }
+        };
+        for (id, subject) in changes {
+            if let Err(error) = service.apply_change(&subject).await {
+                tracing::warn!(%error, "applying a change failed; reloading");
+                if let Err(error) = service.load_memory().await {
+                    tracing::warn!(%error, "reloading routes and shelf failed");
+                }
+            }
+            last_seen = id;
         }
     }
 }

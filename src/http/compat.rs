@@ -189,7 +189,11 @@ pub async fn available(
     Ok(Json(AvailableResponse {
         country: page.country.as_str().to_owned(),
         count: page.dids.len(),
-        dids: page.dids.iter().map(DidJson::from).collect(),
+        dids: page
+            .dids
+            .iter()
+            .map(|d| DidJson::from(d.as_ref()))
+            .collect(),
         next_cursor: page.next_cursor,
     }))
 }

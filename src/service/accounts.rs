@@ -180,8 +180,7 @@ impl Service {
         let account = self.account_by_username(username).await?;
         let mut tx = self.store.begin_write().await?;
         accounts::set_pbx_host(&mut *tx, account.id, pbx_host).await?;
-        self.store
-            .announce_route_change(&mut tx, &format!("account:{}", account.id))
+        self.announce(&mut tx, &format!("account:{}", account.id))
             .await?;
         tx.commit().await?;
         self.refresh_account_routes(account.id).await?;
@@ -203,7 +202,10 @@ impl Service {
         let mut tx = self.store.begin_write().await?;
         accounts::set_password_hash(&mut *tx, account.id, &hash).await?;
         tokens::revoke_all_for_account(&mut *tx, account.id, self.now()).await?;
+        self.announce(&mut tx, &format!("tokens:{}", account.id))
+            .await?;
         tx.commit().await?;
+        self.tokens.evict_account(account.id);
         Ok(())
     }
 

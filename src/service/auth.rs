@@ -107,13 +107,25 @@ impl Service {
         if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
             return Err(Error::Unauthorized);
         }
-        tokens::find_live_account(self.store.pool(), &hash_token(token), self.now())
+        let hash = hash_token(token);
+        let now = self.now();
+        if let Some(account_id) = self.tokens.get(&hash, now) {
+            return Ok(account_id);
+        }
+        let (account_id, expires_at) = tokens::find_live_account(self.store.pool(), &hash, now)
             .await?
-            .ok_or(Error::Unauthorized)
+            .ok_or(Error::Unauthorized)?;
+        self.tokens.put(hash, account_id, expires_at, now);
+        Ok(account_id)
     }
 
     pub async fn logout(&self, token: &str) -> Result<()> {
-        tokens::revoke(self.store.pool(), &hash_token(token.trim()), self.now()).await?;
+        let hash = hash_token(token.trim());
+        let mut tx = self.store.begin_write().await?;
+        tokens::revoke(&mut *tx, &hash, self.now()).await?;
+        self.announce(&mut tx, &format!("token:{hash}")).await?;
+        tx.commit().await?;
+        self.tokens.evict(&hash);
         Ok(())
     }
 }

@@ -21,6 +21,8 @@ pub struct MaintenanceReport {
 /// How long an idempotency key's answer is kept.
 const IDEMPOTENCY_RETENTION_SECS: i64 = 24 * 3600;
 const RENEWAL_BATCH: i64 = 500;
+/// How long a logged change is kept for other processes to pick up.
+const CHANGE_LOG_RETENTION_SECS: i64 = 3600;
 
 impl Service {
     pub async fn run_maintenance(&self) -> Result<MaintenanceReport> {
@@ -28,6 +30,12 @@ impl Service {
         let now = self.now();
         let pool = self.store.pool();
         let aging_ended = dids::end_aging(pool, now).await?;
+        if aging_ended > 0 {
+            self.inventory_changed().await?;
+        }
+        self.store
+            .prune_changes(now - CHANGE_LOG_RETENTION_SECS)
+            .await?;
         tokens::purge_dead(pool, now).await?;
         login_failures::purge_expired(pool, now, self.settings().login_window_secs).await?;
         idempotency::purge_older_than(pool, now - IDEMPOTENCY_RETENTION_SECS).await?;
@@ -104,13 +112,11 @@ impl Service {
                                 .await?
                                 .is_some();
                         if reclaimed {
-                            self.store
-                                .announce_route_change(&mut tx, &did.number)
-                                .await?;
+                            self.announce(&mut tx, &did.number).await?;
                         }
                         tx.commit().await?;
                         if reclaimed {
-                            self.refresh_route(&did.number).await?;
+                            self.refresh_number(&did.number).await?;
                             report.reclaimed += 1;
                             tracing::info!(
                                 account = account_id,

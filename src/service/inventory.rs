@@ -200,6 +200,9 @@ impl Service {
             }
             tx.commit().await?;
         }
+        if report.inserted + report.updated > 0 {
+            self.inventory_changed().await?;
+        }
         Ok(report)
     }
 
@@ -239,7 +242,19 @@ impl Service {
             tx.commit().await?;
             report.countries += 1;
         }
+        if report.inserted > 0 {
+            self.inventory_changed().await?;
+        }
         Ok(report)
+    }
+
+    /// After a bulk change: restock this process's shelf, tell the others.
+    pub(crate) async fn inventory_changed(&self) -> Result<()> {
+        let mut tx = self.store.begin_write().await?;
+        self.announce(&mut tx, "inventory").await?;
+        tx.commit().await?;
+        self.restock_shelf().await?;
+        Ok(())
     }
 
     pub async fn inventory_size(&self) -> Result<i64> {

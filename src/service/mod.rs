@@ -4,12 +4,15 @@
 mod accounts;
 mod auth;
 mod billing;
+mod changes;
 mod error;
 mod inventory;
 mod numbers;
 mod purchase;
 mod routing;
 mod search;
+mod shelf;
+mod token_cache;
 mod views;
 
 pub use accounts::AccountSummary;
@@ -72,6 +75,8 @@ pub struct Service {
     clock: Arc<dyn Clock>,
     settings: Arc<Settings>,
     routes: Arc<RouteTable>,
+    shelf: Arc<shelf::Shelf>,
+    tokens: Arc<token_cache::TokenCache>,
 }
 
 impl Service {
@@ -81,6 +86,8 @@ impl Service {
             clock,
             settings: Arc::new(settings),
             routes: Arc::new(RouteTable::default()),
+            shelf: Arc::new(shelf::Shelf::default()),
+            tokens: Arc::new(token_cache::TokenCache::default()),
         }
     }
 

@@ -75,11 +75,9 @@ impl Service {
         )
         .await?
         .ok_or(Error::DidNotFound)?;
-        self.store
-            .announce_route_change(&mut tx, &row.number)
-            .await?;
+        self.announce(&mut tx, &row.number).await?;
         tx.commit().await?;
-        self.refresh_route(&row.number).await?;
+        self.refresh_number(&row.number).await?;
         tracing::info!(
             account = account_id,
             did = did_id,
@@ -97,11 +95,9 @@ impl Service {
         let row = dids::release(&mut *tx, did_id, account_id, now, aging_until)
             .await?
             .ok_or(Error::DidNotFound)?;
-        self.store
-            .announce_route_change(&mut tx, &row.number)
-            .await?;
+        self.announce(&mut tx, &row.number).await?;
         tx.commit().await?;
-        self.refresh_route(&row.number).await?;
+        self.refresh_number(&row.number).await?;
         tracing::info!(account = account_id, did = did_id, "number released");
         Ok(Released {
             did: Did::try_from(row)?,

@@ -160,11 +160,9 @@ impl Service {
                 .map_err(|e| Error::Internal(format!("encoding purchase: {e}")))?;
             idempotency::complete(&mut *tx, account_id, key, 200, &body).await?;
         }
-        self.store
-            .announce_route_change(&mut tx, &purchase.did.number)
-            .await?;
+        self.announce(&mut tx, &purchase.did.number).await?;
         tx.commit().await?;
-        self.refresh_route(&purchase.did.number).await?;
+        self.refresh_number(&purchase.did.number).await?;
         tracing::info!(
             account = account_id,
             did = purchase.did.id,

@@ -1,7 +1,7 @@
 //! The route table: every owned number and where its calls go, held in memory
 //! so that the routing plane answers without a database query. Changes made
-//! here are applied before the API answers; changes made by other instances
-//! arrive as notifications (see `app`).
+//! here are applied before the API answers; changes made by other processes
+//! arrive as announcements (see `changes`).
 
 use super::{Result, Service};
 use crate::domain::routing::{RoutingPolicy, contact_uri};
@@ -141,16 +141,5 @@ impl Service {
             self.routes.put(&number, Some(route_from(row, policy)));
         }
         Ok(())
-    }
-
-    /// Applies a change announced by another instance: a number, or `account:<id>`.
-    pub async fn apply_route_change(&self, subject: &str) -> Result<()> {
-        match subject.strip_prefix("account:") {
-            Some(id) => match id.parse() {
-                Ok(account_id) => self.refresh_account_routes(account_id).await,
-                Err(_) => Ok(()),
-            },
-            None => self.refresh_route(subject).await,
-        }
     }
 }

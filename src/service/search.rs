@@ -1,8 +1,9 @@
-//! `did/available`: pages of sellable numbers.
+//! `did/available`: pages of sellable numbers, taken from the in-memory shelf.
 
-use super::{Did, Error, Result, Service, views};
+use super::shelf::ShelfQuery;
+use super::{Did, Error, Result, Service};
 use crate::domain::{CountryCode, DidType};
-use crate::store::dids::{self, SearchFilter};
+use std::sync::Arc;
 
 pub const DEFAULT_PAGE: i64 = 100;
 pub const MAX_PAGE: i64 = 500;
@@ -23,7 +24,7 @@ pub struct SearchQuery {
 #[derive(Debug, Clone)]
 pub struct SearchPage {
     pub country: CountryCode,
-    pub dids: Vec<Did>,
+    pub dids: Vec<Arc<Did>>,
     pub next_cursor: Option<String>,
 }
 
@@ -119,24 +120,20 @@ impl Service {
                 ));
             }
         };
-        let rows = dids::search_available(
-            self.store.pool(),
-            &SearchFilter {
-                country: country.as_str(),
-                did_type: did_type.map(DidType::code),
-                prefix: prefix.as_deref(),
-                contains: contains.as_deref(),
-                after,
-                limit,
-            },
-        )
-        .await?;
-        let next_cursor = (rows.len() as i64 == limit)
-            .then(|| rows.last().map(|r| r.number.clone()))
+        let dids = self.shelf.page(&ShelfQuery {
+            country: country.as_str(),
+            did_type,
+            prefix: prefix.as_deref(),
+            contains: contains.as_deref(),
+            after,
+            limit: limit as usize,
+        });
+        let next_cursor = (dids.len() as i64 == limit)
+            .then(|| dids.last().map(|d| d.number.clone()))
             .flatten();
         Ok(SearchPage {
             country,
-            dids: views::dids(rows)?,
+            dids,
             next_cursor,
         })
     }

@@ -3,7 +3,7 @@
 //! buyer and a sweeper can never both win the same row.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, AssertSqlSafe, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 #[derive(Debug, Clone)]
 pub struct DidRow {
@@ -55,68 +55,6 @@ fn from_row(row: &AnyRow) -> Result<DidRow, sqlx::Error> {
 
 fn rows(rows: Vec<AnyRow>) -> Result<Vec<DidRow>, sqlx::Error> {
     rows.iter().map(from_row).collect()
-}
-
-/// A page of available numbers in one country, in number order.
-#[derive(Debug, Clone)]
-pub struct SearchFilter<'a> {
-    pub country: &'a str,
-    pub did_type: Option<&'a str>,
-    /// E.164 prefix ("+331"): matched as a range so the index does the work.
-    pub prefix: Option<&'a str>,
-    /// Digits that must appear somewhere in the number.
-    pub contains: Option<&'a str>,
-    /// Only numbers after this one (the page cursor).
-    pub after: Option<&'a str>,
-    pub limit: i64,
-}
-
-pub async fn search_available<'e>(
-    db: impl Executor<'e, Database = Any>,
-    filter: &SearchFilter<'_>,
-) -> Result<Vec<DidRow>, sqlx::Error> {
-    // The text is assembled only from the fixed fragments below; every value is bound.
-    let mut sql = String::from(concat!(
-        "SELECT ",
-        did_columns!(),
-        " FROM dids WHERE country = $1 AND status = 'available'"
-    ));
-    let mut next = 2;
-    let mut placeholder = |sql: &mut String, fragment: &str| {
-        sql.push_str(&fragment.replace('?', &format!("${next}")));
-        next += 1;
-    };
-    if filter.did_type.is_some() {
-        placeholder(&mut sql, " AND did_type = ?");
-    }
-    let prefix_bounds = filter.prefix.map(|p| (p.to_owned(), format!("{p}~")));
-    if prefix_bounds.is_some() {
-        placeholder(&mut sql, " AND number >= ?");
-        placeholder(&mut sql, " AND number < ?");
-    }
-    let pattern = filter.contains.map(|c| format!("%{c}%"));
-    if pattern.is_some() {
-        placeholder(&mut sql, " AND number LIKE ?");
-    }
-    if filter.after.is_some() {
-        placeholder(&mut sql, " AND number > ?");
-    }
-    placeholder(&mut sql, " ORDER BY number LIMIT ?");
-
-    let mut query = sqlx::query(AssertSqlSafe(sql)).bind(filter.country);
-    if let Some(t) = filter.did_type {
-        query = query.bind(t);
-    }
-    if let Some((low, high)) = prefix_bounds {
-        query = query.bind(low).bind(high);
-    }
-    if let Some(p) = pattern {
-        query = query.bind(p);
-    }
-    if let Some(a) = filter.after {
-        query = query.bind(a);
-    }
-    rows(query.bind(filter.limit).fetch_all(db).await?)
 }
 
 pub async fn find_by_id<'e>(
@@ -202,6 +140,21 @@ fn route_from_row(row: &AnyRow) -> Result<RouteRow, sqlx::Error> {
         forward_type: row.try_get("forward_type")?,
         forward_destination: row.try_get("forward_destination")?,
     })
+}
+
+/// Every number on sale: what the shelf loads.
+pub async fn list_available<'e>(
+    db: impl Executor<'e, Database = Any>,
+) -> Result<Vec<DidRow>, sqlx::Error> {
+    rows(
+        sqlx::query(concat!(
+            "SELECT ",
+            did_columns!(),
+            " FROM dids WHERE status = 'available'"
+        ))
+        .fetch_all(db)
+        .await?,
+    )
 }
 
 /// Every owned number: what the routing plane loads at start.

@@ -12,7 +12,7 @@ pub mod tokens;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
-use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Transaction};
+use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row, Transaction};
 use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
@@ -54,8 +54,8 @@ pub struct Store {
 }
 
 /// The channel on which instances sharing a PostgreSQL database tell each other
-/// that a number's route changed.
-pub const ROUTE_CHANNEL: &str = "didhub_routes";
+/// what changed (see [`Store::announce_change`]).
+pub const CHANGE_CHANNEL: &str = "didhub_changes";
 
 /// Turns what an operator types (`./didhub.db`, `sqlite:x.db`, `postgres://…`) into
 /// a driver URL and the backend it selects.
@@ -138,40 +138,20 @@ impl Store {
         &self.url
     }
 
-    /// Tells the other instances (PostgreSQL `NOTIFY`, delivered when the
-    /// transaction commits) that `subject` changed: a number or `account:<id>`.
-    /// SQLite has no other instances to tell.
-    pub async fn announce_route_change(
-        &self,
-        conn: &mut sqlx::AnyConnection,
-        subject: &str,
-    ) -> Result<(), sqlx::Error> {
-        if self.backend != Backend::Postgres {
-            return Ok(());
-        }
-        // NOTIFY takes no bind parameters; the subject is checked to be plain.
-        if !subject
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b':')
-        {
-            return Err(sqlx::Error::Protocol(format!(
-                "unexpected route subject {subject:?}"
-            )));
-        }
-        conn.execute(AssertSqlSafe(format!(
-            "NOTIFY {ROUTE_CHANNEL}, '{subject}'"
-        )))
-        .await?;
-        Ok(())
-    }
-
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
         let sources: &[(i64, &str, &'static str)] = match self.backend {
-            Backend::Sqlite => &[(
-                1,
-                "initial",
-                include_str!("../../migrations/sqlite/0001_initial.sql"),
-            )],
+            Backend::Sqlite => &[
+                (
+                    1,
+                    "initial",
+                    include_str!("../../migrations/sqlite/0001_initial.sql"),
+                ),
+                (
+                    2,
+                    "change log",
+                    include_str!("../../migrations/sqlite/0002_change_log.sql"),
+                ),
+            ],
             Backend::Postgres => &[(
                 1,
                 "initial",
@@ -195,6 +175,77 @@ impl Store {
         let mut migrator = Migrator::with_migrations(migrations);
         migrator.set_locking(true);
         migrator.run(&self.pool).await
+    }
+
+    /// Tells the other processes what this transaction changed, so that they
+    /// update what they hold in memory: a number (`+33…`), `account:<id>`,
+    /// `inventory`, `token:<hash>` or `tokens:<account id>`. PostgreSQL:
+    /// `NOTIFY`, delivered when the transaction commits. SQLite: a row in
+    /// `change_log`, which the other processes poll.
+    pub async fn announce_change(
+        &self,
+        conn: &mut sqlx::AnyConnection,
+        subject: &str,
+        now: i64,
+    ) -> Result<(), sqlx::Error> {
+        // NOTIFY takes no bind parameters; the subject is checked to be plain.
+        if subject.is_empty()
+            || subject.len() > 100
+            || !subject
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b':')
+        {
+            return Err(sqlx::Error::Protocol(format!(
+                "unexpected change subject {subject:?}"
+            )));
+        }
+        match self.backend {
+            Backend::Postgres => {
+                conn.execute(AssertSqlSafe(format!(
+                    "NOTIFY {CHANGE_CHANNEL}, '{subject}'"
+                )))
+                .await?;
+            }
+            Backend::Sqlite => {
+                sqlx::query("INSERT INTO change_log (subject, created_at) VALUES ($1, $2)")
+                    .bind(subject)
+                    .bind(now)
+                    .execute(conn)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// SQLite: the changes announced after `last_id`, oldest first.
+    pub async fn changes_after(&self, last_id: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
+        let rows =
+            sqlx::query("SELECT id, subject FROM change_log WHERE id > $1 ORDER BY id LIMIT 1000")
+                .bind(last_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.iter()
+            .map(|r| Ok((r.try_get("id")?, r.try_get("subject")?)))
+            .collect()
+    }
+
+    /// SQLite: the newest change id (0 when none).
+    pub async fn latest_change_id(&self) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query("SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) AS id FROM change_log")
+            .fetch_one(&self.pool)
+            .await?;
+        row.try_get("id")
+    }
+
+    /// SQLite: forgets changes every process has long since applied.
+    pub async fn prune_changes(&self, before: i64) -> Result<(), sqlx::Error> {
+        if self.backend == Backend::Sqlite {
+            sqlx::query("DELETE FROM change_log WHERE created_at < $1")
+                .bind(before)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Starts a transaction that will write. SQLite must take the write lock up

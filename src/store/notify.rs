@@ -1,16 +1,16 @@
-//! Route-change notifications between instances sharing a PostgreSQL database
-//! (`LISTEN didhub_routes`; the writers `NOTIFY` inside their transactions).
+//! Change notifications between instances sharing a PostgreSQL database
+//! (`LISTEN didhub_changes`; writers `NOTIFY` inside their transactions).
 
-use super::ROUTE_CHANNEL;
+use super::CHANGE_CHANNEL;
 use sqlx::postgres::PgListener;
 
-pub struct RouteListener(PgListener);
+pub struct ChangeListener(PgListener);
 
-impl RouteListener {
-    pub async fn connect(url: &str) -> Result<RouteListener, sqlx::Error> {
+impl ChangeListener {
+    pub async fn connect(url: &str) -> Result<ChangeListener, sqlx::Error> {
         let mut listener = PgListener::connect(url).await?;
-        listener.listen(ROUTE_CHANNEL).await?;
-        Ok(RouteListener(listener))
+        listener.listen(CHANGE_CHANNEL).await?;
+        Ok(ChangeListener(listener))
     }
 
     /// The next changed subject; `None` when the connection was lost, after

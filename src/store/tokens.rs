@@ -21,21 +21,23 @@ pub async fn insert<'e>(
     Ok(())
 }
 
-/// The account a live (unexpired, unrevoked) token belongs to.
+/// The account a live (unexpired, unrevoked) token belongs to, and when the
+/// token expires.
 pub async fn find_live_account<'e>(
     db: impl Executor<'e, Database = Any>,
     token_hash: &str,
     now: i64,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<(i64, i64)>, sqlx::Error> {
     let row = sqlx::query(
-        "SELECT account_id FROM api_tokens \
+        "SELECT account_id, expires_at FROM api_tokens \
          WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2",
     )
     .bind(token_hash)
     .bind(now)
     .fetch_optional(db)
     .await?;
-    row.map(|r| r.try_get("account_id")).transpose()
+    row.map(|r| Ok((r.try_get("account_id")?, r.try_get("expires_at")?)))
+        .transpose()
 }
 
 pub async fn revoke<'e>(

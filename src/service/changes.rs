@@ -1,0 +1,64 @@
+//! Keeping what this process holds in memory (route table, shelf, token cache)
+//! in step with the database: announce what a transaction changed, apply what
+//! other processes announced.
+
+use super::{Result, Service};
+use crate::store::{Tx, dids};
+
+impl Service {
+    /// Announces `subject` (see `Store::announce_change`) inside `tx`.
+    pub(crate) async fn announce(&self, tx: &mut Tx, subject: &str) -> Result<()> {
+        self.store.announce_change(tx, subject, self.now()).await?;
+        Ok(())
+    }
+
+    /// Re-reads one number into the route table and the shelf.
+    pub async fn refresh_number(&self, number: &str) -> Result<()> {
+        self.refresh_route(number).await?;
+        let row = dids::find_by_number(self.store.pool(), number).await?;
+        self.shelf.update(number, row)
+    }
+
+    /// Reloads every number on sale.
+    pub async fn restock_shelf(&self) -> Result<usize> {
+        self.shelf.begin_restock();
+        let rows = match dids::list_available(self.store.pool()).await {
+            Ok(rows) => rows,
+            Err(error) => {
+                self.shelf.restock_failed();
+                return Err(error.into());
+            }
+        };
+        let touched = self.shelf.restock(rows)?;
+        for number in touched {
+            let row = dids::find_by_number(self.store.pool(), &number).await?;
+            self.shelf.update(&number, row)?;
+        }
+        Ok(self.shelf.len())
+    }
+
+    /// Loads the route table and the shelf from the database.
+    pub async fn load_memory(&self) -> Result<(usize, usize)> {
+        Ok((self.reload_routes().await?, self.restock_shelf().await?))
+    }
+
+    /// Applies a change another process announced.
+    pub async fn apply_change(&self, subject: &str) -> Result<()> {
+        if let Some(hash) = subject.strip_prefix("token:") {
+            self.tokens.evict(hash);
+        } else if let Some(account) = subject.strip_prefix("tokens:") {
+            if let Ok(account_id) = account.parse() {
+                self.tokens.evict_account(account_id);
+            }
+        } else if let Some(account) = subject.strip_prefix("account:") {
+            if let Ok(account_id) = account.parse() {
+                self.refresh_account_routes(account_id).await?;
+            }
+        } else if subject == "inventory" {
+            self.restock_shelf().await?;
+        } else if subject.starts_with('+') {
+            self.refresh_number(subject).await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,427 @@
+//! One request in, one response out: the redirect server's whole logic, pure
+//! and allocation-free on the common paths (the response goes into a buffer
+//! the caller reuses).
+
+use super::number::{Scratch, to_e164};
+use super::parse::{
+    Name, Problem, RequestUri, Scheme, UriError, Via, classify, comma_values, headers,
+    name_addr_params, params, parse_cseq, parse_length, parse_request_uri, parse_summarised,
+    parse_u32, parse_via,
+};
+use super::{Lookup, RouteSource, Transport};
+use std::io::Write as _;
+use std::net::{IpAddr, SocketAddr};
+
+macro_rules! allow {
+    () => {
+        "INVITE, ACK, OPTIONS"
+    };
+}
+
+/// The methods the redirect server handles, for `Allow`.
+pub const ALLOW: &str = allow!();
+/// The `Server` header's value.
+pub const SERVER: &str = concat!("didhub/", env!("CARGO_PKG_VERSION"));
+
+/// The `To` tag the server adds to its answers when the request's `To` has
+/// none: 16 hex digits derived from `Call-ID`, `CSeq` and the top Via's
+/// `branch` (each value as written), so a retransmission of a request gets
+/// the same tag without the server keeping state.
+pub fn to_tag(call_id: &[u8], cseq: &[u8], branch: &[u8]) -> [u8; 16] {
+    // FNV-1a over the three fields (with separators), then a SplitMix64
+    // finaliser to spread the bits.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for field in [call_id, cseq, branch] {
+        for &b in field.iter().chain(&[0xff]) {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^= h >> 31;
+    let mut tag = [0u8; 16];
+    for (i, t) in tag.iter_mut().enumerate() {
+        let nibble = (h >> (60 - 4 * i)) & 0xf;
+        *t = b"0123456789abcdef"[nibble as usize];
+    }
+    tag
+}
+
+/// Like [`respond`](super::respond), but also says where the answer goes:
+/// over TCP, back on the connection (`source`); over UDP, per RFC 3261
+/// §18.2.2 and RFC 3581, to the source address, at the source port if the top
+/// Via asked with `rport`, else at the Via's sent-by port (default 5060).
+/// `None` means no answer (ACK, responses, garbage, unaddressable requests);
+/// `out` is cleared either way.
+pub fn respond_to(
+    request: &[u8],
+    transport: Transport,
+    source: SocketAddr,
+    routes: &dyn RouteSource,
+    out: &mut Vec<u8>,
+) -> Option<SocketAddr> {
+    out.clear();
+    let (req, s) = parse_summarised(request).ok()?;
+    // ACK is never answered (RFC 3261 §17.2.1), whatever its shape.
+    if req.method == b"ACK" {
+        return None;
+    }
+
+    // Everything a response must echo has to be readable; if it is not, the
+    // request is dropped, as there is no one to address a 400 to.
+    let top = comma_values(s.via?).find(|v| !v.is_empty())?;
+    let via = parse_via(top)?;
+    let from = s.from?;
+    name_addr_params(from)?;
+    let to = s.to?;
+    let to_params = name_addr_params(to)?;
+    if !params(to_params).valid() {
+        return None;
+    }
+    let to_has_tag = params(to_params).find(b"tag").is_some();
+    let call_id = s.call_id.filter(|v| !v.is_empty())?;
+    let cseq = s.cseq?;
+    let (_, cseq_method) = parse_cseq(cseq)?;
+
+    let destination = match transport {
+        Transport::Tcp => source,
+        Transport::Udp => {
+            let port = match via.rport {
+                Some(None) => source.port(),
+                Some(Some(v)) => parse_u32(v)
+                    .and_then(|p| u16::try_from(p).ok())
+                    .filter(|&p| p != 0)?,
+                None => via.port.unwrap_or(5060),
+            };
+            // The address as received (an IPv4-mapped one stays mapped, as the
+            // socket it goes out on may be IPv6).
+            SocketAddr::new(source.ip(), port)
+        }
+    };
+    let ctx = Echo {
+        vias: s.vias,
+        via: &via,
+        source,
+        from,
+        to,
+        to_tag: (!to_has_tag).then(|| to_tag(call_id, cseq, via.branch.unwrap_or_default())),
+        call_id,
+        cseq,
+    };
+
+    if !req.version.eq_ignore_ascii_case(b"SIP/2.0") {
+        ctx.simple(out, "505 Version Not Supported");
+        return Some(destination);
+    }
+
+    let mut problem = s.problem;
+    if !req.complete {
+        problem.get_or_insert(Problem::NoBlankLine);
+    }
+    match s.content_length {
+        None if transport == Transport::Tcp => {
+            problem.get_or_insert(Problem::MissingContentLength);
+        }
+        None => {}
+        Some(v) => match parse_length(v) {
+            None => {
+                problem.get_or_insert(Problem::BadContentLength);
+            }
+            Some(n) if n > req.body.len() => {
+                problem.get_or_insert(Problem::TruncatedBody);
+            }
+            Some(_) => {}
+        },
+    }
+    if cseq_method != req.method {
+        problem.get_or_insert(Problem::CSeqMethodMismatch);
+    }
+    let max_forwards = match s.max_forwards {
+        None => None,
+        Some(v) => {
+            let parsed = parse_u32(v);
+            if parsed.is_none() {
+                problem.get_or_insert(Problem::BadMaxForwards);
+            }
+            parsed
+        }
+    };
+    let uri = parse_request_uri(req.uri);
+    if uri == Err(UriError::Malformed) {
+        problem.get_or_insert(Problem::BadRequestUri);
+    }
+    if let Some(problem) = problem {
+        ctx.start(out, "400 Bad Request");
+        out.extend_from_slice(b"Warning: 399 didhub \"");
+        out.extend_from_slice(problem.text().as_bytes());
+        out.extend_from_slice(b"\"\r\n");
+        ctx.finish(out);
+        return Some(destination);
+    }
+
+    // OPTIONS: we are its final recipient, even at Max-Forwards 0 (§16.3).
+    if req.method == b"OPTIONS" {
+        ctx.start(out, "200 OK");
+        out.extend_from_slice(
+            concat!("Allow: ", allow!(), "\r\nAccept: application/sdp\r\n").as_bytes(),
+        );
+        ctx.finish(out);
+        return Some(destination);
+    }
+    if max_forwards == Some(0) {
+        ctx.simple(out, "483 Too Many Hops");
+        return Some(destination);
+    }
+    match req.method {
+        b"INVITE" => {}
+        // Every INVITE is answered at once with a final response, so there is
+        // never a pending INVITE transaction to cancel (RFC 3261 §9.2).
+        b"CANCEL" => {
+            ctx.simple(out, "481 Call/Transaction Does Not Exist");
+            return Some(destination);
+        }
+        _ => {
+            ctx.start(out, "405 Method Not Allowed");
+            out.extend_from_slice(concat!("Allow: ", allow!(), "\r\n").as_bytes());
+            ctx.finish(out);
+            return Some(destination);
+        }
+    }
+    let Ok(uri) = uri else {
+        ctx.simple(out, "416 Unsupported URI Scheme");
+        return Some(destination);
+    };
+    // No extension is supported, so any option tag in Require is refused
+    // (RFC 3261 §8.2.2.3).
+    if s.require {
+        ctx.start(out, "420 Bad Extension");
+        out.extend_from_slice(b"Unsupported: ");
+        let mut first = true;
+        for h in headers(req.head).flatten() {
+            if classify(h.name) != Name::Require {
+                continue;
+            }
+            for tag in comma_values(h.value).filter(|t| !t.is_empty()) {
+                if !first {
+                    out.extend_from_slice(b", ");
+                }
+                first = false;
+                write_unfolded(out, tag);
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        ctx.finish(out);
+        return Some(destination);
+    }
+
+    let mut scratch: Scratch = Default::default();
+    let lookup = match uri.user.and_then(|u| to_e164(u, &mut scratch)) {
+        Some(number) => routes.lookup(&number),
+        None => Lookup::Unknown,
+    };
+    match lookup {
+        Lookup::Unknown => ctx.simple(out, "404 Not Found"),
+        Lookup::NoForward => ctx.simple(out, "480 Temporarily Unavailable"),
+        Lookup::Redirect { did, contact } => {
+            let clean = |s: &str| !s.is_empty() && !s.bytes().any(|b| b < 0x20 || b == 0x7f);
+            if !clean(&did) || !clean(&contact) {
+                tracing::error!(did = %did.escape_debug(), "route with an unusable DID or contact");
+                ctx.simple(out, "500 Server Internal Error");
+                return Some(destination);
+            }
+            ctx.start(out, "302 Moved Temporarily");
+            out.extend_from_slice(b"Contact: <");
+            out.extend_from_slice(contact.as_bytes());
+            out.extend_from_slice(b">\r\nDiversion: <");
+            write_diversion_uri(out, &uri, &did);
+            out.extend_from_slice(b">;reason=unconditional\r\n");
+            ctx.finish(out);
+        }
+    }
+    Some(destination)
+}
+
+fn write_diversion_uri(out: &mut Vec<u8>, uri: &RequestUri<'_>, did: &str) {
+    let scheme: &[u8] = match uri.scheme {
+        Scheme::Sip => b"sip:",
+        Scheme::Sips => b"sips:",
+        Scheme::Tel => b"tel:",
+    };
+    out.extend_from_slice(scheme);
+    out.extend_from_slice(did.as_bytes());
+    if uri.scheme != Scheme::Tel {
+        out.push(b'@');
+        out.extend_from_slice(uri.host);
+    }
+}
+
+/// IPv4-mapped IPv6 sources (from a dual-stack socket) as plain IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
+/// The parts of the request every response echoes.
+struct Echo<'a> {
+    /// The header lines holding every Via (see [`Summary::vias`]).
+    vias: &'a [u8],
+    via: &'a Via<'a>,
+    source: SocketAddr,
+    from: &'a [u8],
+    to: &'a [u8],
+    to_tag: Option<[u8; 16]>,
+    call_id: &'a [u8],
+    cseq: &'a [u8],
+}
+
+impl Echo<'_> {
+    fn simple(&self, out: &mut Vec<u8>, status: &str) {
+        self.start(out, status);
+        self.finish(out);
+    }
+
+    /// Status line (`status` is "code reason"), Vias, From, To, Call-ID, CSeq.
+    fn start(&self, out: &mut Vec<u8>, status: &str) {
+        out.extend_from_slice(b"SIP/2.0 ");
+        out.extend_from_slice(status.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        let mut top = true;
+        for h in headers(self.vias).flatten() {
+            if classify(h.name) != Name::Via {
+                continue;
+            }
+            for v in comma_values(h.value).filter(|v| !v.is_empty()) {
+                out.extend_from_slice(b"Via: ");
+                if top {
+                    self.write_top_via(out, v);
+                    top = false;
+                } else {
+                    write_unfolded(out, v);
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+        out.extend_from_slice(b"From: ");
+        write_unfolded(out, self.from);
+        out.extend_from_slice(b"\r\nTo: ");
+        write_unfolded(out, self.to);
+        if let Some(tag) = &self.to_tag {
+            out.extend_from_slice(b";tag=");
+            out.extend_from_slice(tag);
+        }
+        out.extend_from_slice(b"\r\nCall-ID: ");
+        write_unfolded(out, self.call_id);
+        out.extend_from_slice(b"\r\nCSeq: ");
+        write_unfolded(out, self.cseq);
+        out.extend_from_slice(b"\r\n");
+    }
+
+    fn finish(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(
+            concat!(
+                "Server: didhub/",
+                env!("CARGO_PKG_VERSION"),
+                "\r\nContent-Length: 0\r\n\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+
+    /// The top Via with `received` (RFC 3261 §18.2.1: when sent-by is not the
+    /// packet's source address; RFC 3581 §4: always when `rport` is asked
+    /// for) and the asked-for `rport` filled in.
+    fn write_top_via(&self, out: &mut Vec<u8>, written: &[u8]) {
+        let via = self.via;
+        let source_ip = canonical(self.source.ip());
+        let rport_asked = via.rport == Some(None);
+        if !rport_asked && same_host(via.host, source_ip) {
+            // Nothing to change (the usual case when the peer names its own
+            // address): copy it as written.
+            write_unfolded(out, written);
+            return;
+        }
+        write_unfolded(out, via.sent);
+        for p in params(via.params).flatten() {
+            if p.name.eq_ignore_ascii_case(b"received") {
+                continue;
+            }
+            out.push(b';');
+            if p.name.eq_ignore_ascii_case(b"rport") && p.value.is_none() {
+                out.extend_from_slice(b"rport=");
+                write_decimal(out, self.source.port());
+            } else {
+                write_unfolded(out, p.raw);
+            }
+        }
+        out.extend_from_slice(b";received=");
+        match source_ip {
+            IpAddr::V4(ip) => {
+                for (i, octet) in ip.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(b'.');
+                    }
+                    write_decimal(out, u16::from(octet));
+                }
+            }
+            IpAddr::V6(ip) => {
+                let _ = write!(out, "{ip}");
+            }
+        }
+    }
+}
+
+fn write_decimal(out: &mut Vec<u8>, n: u16) {
+    let mut digits = [0u8; 5];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[i..]);
+}
+
+/// Whether a Via sent-by host is this IP address.
+fn same_host(host: &[u8], ip: IpAddr) -> bool {
+    let host = host
+        .strip_prefix(b"[")
+        .and_then(|h| h.strip_suffix(b"]"))
+        .unwrap_or(host);
+    std::str::from_utf8(host)
+        .ok()
+        .and_then(|h| h.parse::<IpAddr>().ok())
+        .is_some_and(|h| canonical(h) == ip)
+}
+
+/// Copies a header value, replacing each folding line break (and the white
+/// space around it) with one space.
+pub fn write_unfolded(out: &mut Vec<u8>, value: &[u8]) {
+    if !value.contains(&b'\n') {
+        out.extend_from_slice(value);
+        return;
+    }
+    let mut i = 0;
+    while i < value.len() {
+        match value[i] {
+            b'\r' | b'\n' => {
+                while out.last().is_some_and(|&b| b == b' ' || b == b'\t') {
+                    out.pop();
+                }
+                while i < value.len() && matches!(value[i], b'\r' | b'\n' | b' ' | b'\t') {
+                    i += 1;
+                }
+                out.push(b' ');
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+}
