@@ -6,7 +6,8 @@ use crate::domain::catalogue::{Catalogue, DEFAULT_CATALOGUE};
 use crate::domain::routing::RoutingPolicy;
 use crate::domain::{Currency, ForwardPolicy};
 use crate::http::{self, HttpSettings};
-use crate::service::{self, Service};
+use crate::service::{self, RouteTable, Service};
+use crate::sip::{Lookup, RouteSource, SipConfig};
 use crate::store::notify::ChangeListener;
 use crate::store::{Backend, PoolSettings, Store};
 use anyhow::Context;
@@ -30,6 +31,8 @@ pub struct AppConfig {
     pub http: HttpSettings,
     pub maintenance_interval: Option<Duration>,
     pub demo: Option<DemoAccount>,
+    /// The SIP redirect server; `None` leaves it off.
+    pub sip: Option<SipConfig>,
 }
 
 #[derive(Clone)]
@@ -72,6 +75,38 @@ impl AppConfig {
                 username: args.demo_username.clone(),
                 password: args.demo_password.clone(),
             }),
+            sip: None,
+        }
+    }
+}
+
+/// Where the SIP server listens: `--sip-listen` (`off` disables it), else
+/// 127.0.0.1:5060 in demo mode and off otherwise.
+pub fn sip_listen(option: Option<&str>, demo: bool) -> anyhow::Result<Option<SocketAddr>> {
+    match option.map(str::trim) {
+        Some("off") | Some("") => Ok(None),
+        Some(address) => address.parse().map(Some).with_context(|| {
+            format!("--sip-listen {address:?} is not an address like 127.0.0.1:5060")
+        }),
+        None if demo => Ok(Some(SocketAddr::from(([127, 0, 0, 1], 5060)))),
+        None => Ok(None),
+    }
+}
+
+/// The service's route table as the SIP server sees it.
+struct RoutesForSip(Arc<RouteTable>);
+
+impl RouteSource for RoutesForSip {
+    fn lookup(&self, number: &str) -> Lookup {
+        match self.0.get(number) {
+            None => Lookup::Unknown,
+            Some(route) => match &route.contact {
+                None => Lookup::NoForward,
+                Some(contact) => Lookup::Redirect {
+                    did: Arc::clone(&route.did),
+                    contact: Arc::clone(contact),
+                },
+            },
         }
     }
 }
@@ -130,6 +165,8 @@ pub async fn seed_demo(service: &Service, demo: &DemoAccount) -> anyhow::Result<
 /// A server that is running; dropping it does not stop it, `shutdown` does.
 pub struct RunningServer {
     pub address: SocketAddr,
+    /// UDP and TCP, when the SIP server runs.
+    pub sip_address: Option<SocketAddr>,
     pub service: Service,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -190,6 +227,16 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
     });
     let mut tasks = vec![http_task];
 
+    let mut sip_address = None;
+    if let Some(sip) = config.sip.clone() {
+        let routes = Arc::new(RoutesForSip(service.route_table()));
+        let server = crate::sip::start(sip.clone(), routes, stopped.clone())
+            .await
+            .with_context(|| format!("starting the SIP server on {}", sip.listen))?;
+        sip_address = Some(server.local_addr);
+        tasks.push(tokio::spawn(server.wait()));
+    }
+
     tasks.push(tokio::spawn(match service.store().backend() {
         Backend::Postgres => Box::pin(follow_notifications(service.clone(), stopped.clone()))
             as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
@@ -221,6 +268,7 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
 
     Ok(RunningServer {
         address,
+        sip_address,
         service,
         stop,
         tasks,

@@ -551,6 +551,7 @@ async fn postgres_going_away_answers_503_fast_and_the_service_recovers_by_itself
         http: didhub::http::HttpSettings::default(),
         maintenance_interval: None,
         demo: None,
+        sip: None,
     };
     let server = didhub::app::start(config, Arc::new(didhub::clock::SystemClock))
         .await
@@ -617,6 +618,10 @@ fn in_process_config(database: &str, routing_key: &str) -> didhub::app::AppConfi
         },
         maintenance_interval: None,
         demo: None,
+        sip: Some(didhub::sip::SipConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            ..didhub::sip::SipConfig::default()
+        }),
     }
 }
 

@@ -108,7 +108,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 }
 
 async fn serve(database: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = AppConfig::from_args(database, args);
+    let mut config = AppConfig::from_args(database, args);
+    config.sip = app::sip_listen(args.sip_listen.as_deref(), args.demo)?.map(|listen| {
+        crate::sip::SipConfig {
+            listen,
+            ..crate::sip::SipConfig::default()
+        }
+    });
     let demo = config.demo.clone();
     let server = app::start(config, Arc::new(SystemClock)).await?;
     let base = format!("http://{}", server.address);
@@ -119,6 +125,10 @@ async fn serve(database: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<Exit
     println!("  API base:      {base}/api");
     println!("  OpenAPI:       {base}/openapi.json");
     println!("  database:      {}", app::redact(&database.database));
+    match server.sip_address {
+        Some(sip) => println!("  SIP redirect:  udp+tcp {sip}"),
+        None => println!("  SIP redirect:  off (--sip-listen to enable)"),
+    }
     if let Some(demo) = demo {
         println!(
             "  demo account:  username={} password={}",

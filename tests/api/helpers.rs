@@ -20,6 +20,8 @@ pub const ROUTING_KEY: &str = "operator-routing-key-for-tests";
 
 pub struct TestApp {
     pub base: String,
+    /// The SIP redirect server (UDP and TCP).
+    pub sip: std::net::SocketAddr,
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub service: Service,
@@ -71,6 +73,10 @@ impl TestApp {
             },
             maintenance_interval: None,
             demo: None,
+            sip: Some(didhub::sip::SipConfig {
+                listen: "127.0.0.1:0".parse().expect("address"),
+                ..didhub::sip::SipConfig::default()
+            }),
         };
         adjust(&mut config);
         let clock = ManualClock::starting_at(T0);
@@ -79,6 +85,9 @@ impl TestApp {
             .expect("server starts");
         TestApp {
             base: format!("http://{}", server.address),
+            sip: server
+                .sip_address
+                .unwrap_or_else(|| "127.0.0.1:9".parse().expect("address")),
             client: reqwest::Client::new(),
             clock,
             service: server.service.clone(),

@@ -12,6 +12,7 @@ mod helpers;
 mod assign;
 mod auth;
 mod available;
+mod calls;
 mod numbers;
 mod routing;
 mod seed_flow;

@@ -35,6 +35,8 @@ fn start_demo_server(dir: &std::path::Path) -> (KillOnDrop, String) {
             "127.0.0.1:0",
             "--maintenance-interval-secs",
             "0",
+            "--sip-listen",
+            "127.0.0.1:0",
         ])
         .arg("--address-file")
         .arg(&address_file)
@@ -56,11 +58,15 @@ fn start_demo_server(dir: &std::path::Path) -> (KillOnDrop, String) {
     }
     // The banner must show what a newcomer needs: URL and demo credentials.
     let stdout = child.0.stdout.take().expect("stdout");
-    let banner: Vec<String> = BufReader::new(stdout)
-        .lines()
-        .take(5)
-        .map_while(Result::ok)
-        .collect();
+    // Up to the last line of the banner: the server prints nothing more.
+    let mut banner = Vec::new();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let last = line.contains("demo account");
+        banner.push(line);
+        if last || banner.len() > 20 {
+            break;
+        }
+    }
     let banner = banner.join("\n");
     assert!(
         banner.contains("username=demo password=demo-password"),

@@ -3,3 +3,4 @@
 
 pub mod backends;
 pub mod database;
+pub mod sip_client;
