@@ -76,6 +76,8 @@ for backend in $BACKENDS; do
     for _ in $(seq 1 100); do [ -s "$WORK/address" ] && break; sleep 0.1; done
     BASE="http://$(cat "$WORK/address")"
 
+    # Warm-up (pool connections, token cache, first renderings), not measured.
+    TOKENS="$WORK/tokens.txt" wrk -t2 -c"$CONNECTIONS" -d2s -s bench/available.lua "$BASE" >/dev/null 2>&1 || true
     read -r base_rps _ _ < <(wrk_run bench/healthz.lua)
     read -r search_rps search_p99 _ < <(wrk_run bench/available.lua TOKENS="$WORK/tokens.txt")
     read -r assign_rps assign_p99 assign_fail < <(wrk_run bench/assign.lua TOKENS="$WORK/tokens.txt" THREADS=2 FIRST_ID=1)

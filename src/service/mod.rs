@@ -29,6 +29,7 @@ pub use numbers::Released;
 pub use purchase::{AssignRequest, Charge, Purchase};
 pub use routing::{Route, RouteTable};
 pub use search::{SearchPage, SearchQuery};
+pub use shelf::OnSale;
 pub use views::{Did, DidStatus, Forward, LedgerEntry};
 
 use crate::clock::Clock;

@@ -1,7 +1,7 @@
 //! `did/available`: pages of sellable numbers, taken from the in-memory shelf.
 
-use super::shelf::ShelfQuery;
-use super::{Did, Error, Result, Service};
+use super::shelf::{OnSale, ShelfQuery};
+use super::{Error, Result, Service};
 use crate::domain::{CountryCode, DidType};
 use std::sync::Arc;
 
@@ -24,7 +24,7 @@ pub struct SearchQuery {
 #[derive(Debug, Clone)]
 pub struct SearchPage {
     pub country: CountryCode,
-    pub dids: Vec<Arc<Did>>,
+    pub dids: Vec<Arc<OnSale>>,
     pub next_cursor: Option<String>,
 }
 
@@ -129,7 +129,7 @@ impl Service {
             limit: limit as usize,
         });
         let next_cursor = (dids.len() as i64 == limit)
-            .then(|| dids.last().map(|d| d.number.clone()))
+            .then(|| dids.last().map(|d| d.did.number.clone()))
             .flatten();
         Ok(SearchPage {
             country,

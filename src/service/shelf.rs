@@ -9,9 +9,19 @@ use crate::domain::DidType;
 use crate::store::dids::DidRow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
-type Aisle = BTreeMap<Arc<str>, Arc<Did>>;
+/// A number on sale.
+#[derive(Debug)]
+pub struct OnSale {
+    pub did: Did,
+    /// The presentation layer's rendering of `did`, made once: an entry never
+    /// changes while on the shelf (an update replaces it), and rendering the
+    /// same page thousands of times a second is most of a search's cost.
+    pub rendered: OnceLock<Box<str>>,
+}
+
+type Aisle = BTreeMap<Arc<str>, Arc<OnSale>>;
 /// (country as its two ASCII letters, type).
 type AisleKey = ([u8; 2], DidType);
 
@@ -108,7 +118,7 @@ impl Shelf {
     }
 
     /// One page, in number order.
-    pub fn page(&self, query: &ShelfQuery<'_>) -> Vec<Arc<Did>> {
+    pub fn page(&self, query: &ShelfQuery<'_>) -> Vec<Arc<OnSale>> {
         let Ok(shelves) = self.shelves.read() else {
             return Vec::new();
         };
@@ -127,7 +137,7 @@ impl Shelf {
             Some(u) => Bound::Excluded(u.as_str()),
             None => Bound::Unbounded,
         };
-        let mut page: Vec<Arc<Did>> = Vec::with_capacity(query.limit);
+        let mut page: Vec<Arc<OnSale>> = Vec::with_capacity(query.limit);
         for did_type in types {
             let Some(aisle) = shelves.aisles.get(&aisle_key(query.country, *did_type)) else {
                 continue;
@@ -140,7 +150,7 @@ impl Shelf {
             page.extend(matching);
         }
         if types.len() > 1 {
-            page.sort_by(|a, b| a.number.cmp(&b.number));
+            page.sort_by(|a, b| a.did.number.cmp(&b.did.number));
             page.truncate(query.limit);
         }
         page
@@ -151,11 +161,15 @@ fn put(shelves: &mut Shelves, did: Did) {
     let number: Arc<str> = Arc::from(did.number.as_str());
     let key = aisle_key(&did.country, did.did_type);
     shelves.placed.insert(Arc::clone(&number), key);
+    let entry = OnSale {
+        did,
+        rendered: OnceLock::new(),
+    };
     shelves
         .aisles
         .entry(key)
         .or_default()
-        .insert(number, Arc::new(did));
+        .insert(number, Arc::new(entry));
 }
 
 fn take(shelves: &mut Shelves, number: &str) {
@@ -194,8 +208,8 @@ mod tests {
         }
     }
 
-    fn numbers(page: Vec<Arc<Did>>) -> Vec<String> {
-        page.iter().map(|d| d.number.clone()).collect()
+    fn numbers(page: Vec<Arc<OnSale>>) -> Vec<String> {
+        page.iter().map(|d| d.did.number.clone()).collect()
     }
 
     fn query(limit: usize) -> ShelfQuery<'static> {

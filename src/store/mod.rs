@@ -14,10 +14,40 @@ use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, AssertSqlSafe, Executor, Row, Transaction};
 use std::borrow::Cow;
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
-pub type Tx = Transaction<'static, Any>;
+/// A write transaction. On SQLite it also holds this process's write lane:
+/// SQLite runs one writer at a time anyway, and writers queued on an async
+/// mutex wait in order and wake at once, where writers queued in SQLite's busy
+/// handler sleep and poll (long tails, lost throughput). Correctness still
+/// comes from the database: the lane is only a queue, and other processes on
+/// the same file still wait on the file lock.
+pub struct Tx {
+    tx: Transaction<'static, Any>,
+    _lane: Option<OwnedMutexGuard<()>>,
+}
+
+impl Tx {
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+}
+
+impl Deref for Tx {
+    type Target = sqlx::AnyConnection;
+    fn deref(&self) -> &sqlx::AnyConnection {
+        &self.tx
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut sqlx::AnyConnection {
+        &mut self.tx
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -51,6 +81,7 @@ pub struct Store {
     pool: AnyPool,
     backend: Backend,
     url: Arc<str>,
+    write_lane: Arc<Mutex<()>>,
 }
 
 /// The channel on which instances sharing a PostgreSQL database tell each other
@@ -122,6 +153,7 @@ impl Store {
             pool,
             backend,
             url: url.into(),
+            write_lane: Arc::new(Mutex::new(())),
         })
     }
 
@@ -254,8 +286,19 @@ impl Store {
     /// got there in between. PostgreSQL's row locks make a plain BEGIN right.
     pub async fn begin_write(&self) -> Result<Tx, sqlx::Error> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => {
+                // Queue for the lane before taking a pooled connection, so that
+                // waiting writers do not hold connections readers need.
+                let lane = Arc::clone(&self.write_lane).lock_owned().await;
+                Ok(Tx {
+                    tx: self.pool.begin_with("BEGIN IMMEDIATE").await?,
+                    _lane: Some(lane),
+                })
+            }
+            Backend::Postgres => Ok(Tx {
+                tx: self.pool.begin().await?,
+                _lane: None,
+            }),
         }
     }
 

@@ -1,0 +1,151 @@
+#!/usr/bin/env bash
+# End-to-end check of the routing plane with a real SIP client: start the
+# demo server (HTTP on an ephemeral port, SIP on a free loopback port), buy a
+# French number through the HTTP API as demo/demo-password, forward it to
+# sip:alice@pbx.example.com, then place CALLS calls to it with sipp
+# (bench/sip/uac_redirect.xml) and require every one to get its 302 with that
+# Contact and to send its ACK. Prints "sipp: N passed, N failed"; exits
+# non-zero unless all calls passed. Loopback only, bounded in time.
+#
+#   bash bench/sip/ci-demo.sh                  # uses target/debug/didhub (cargo build)
+#   DIDHUB_BIN=target/release/didhub bash bench/sip/ci-demo.sh
+#   KEEP_WORK=1 bash bench/sip/ci-demo.sh        # keep sipp's message log and statistics
+#
+# Needs sipp (apt-get install sip-tester), curl, and jq or python3.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+BIN=${DIDHUB_BIN:-target/debug/didhub}
+CALLS=${CALLS:-20}
+RATE=${RATE:-10}
+CONTACT=sip:alice@pbx.example.com
+
+for tool in sipp curl; do
+  command -v $tool >/dev/null || { echo "missing $tool (sipp: apt-get install sip-tester)" >&2; exit 1; }
+done
+[ -x "$BIN" ] || { echo "missing $BIN: cargo build first" >&2; exit 1; }
+
+WORK=$(mktemp -d)
+SERVER=
+cleanup() {
+  if [ -n "$SERVER" ]; then
+    kill "$SERVER" 2>/dev/null || true
+    wait "$SERVER" 2>/dev/null || true
+  fi
+  if [ -n "${KEEP_WORK:-}" ]; then echo "ci-demo: kept $WORK" >&2; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+
+# json EXPRESSION: reads JSON on stdin, prints the jq-style path (.a.b[0].c).
+if command -v jq >/dev/null; then
+  json() { jq -er "$1"; }
+else
+  json() {
+    python3 -c '
+import json, re, sys
+value = json.load(sys.stdin)
+for key, index in re.findall(r"\.(\w+)|\[(\d+)\]", sys.argv[1]):
+    value = value[key] if key else value[int(index)]
+if value is None:
+    sys.exit(1)
+print(value)' "$1"
+  }
+fi
+
+# A loopback port free for both UDP and TCP right now.
+free_port() {
+  python3 -c '
+import socket
+while True:
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    port = u.getsockname()[1]
+    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        t.bind(("127.0.0.1", port))
+    except OSError:
+        continue
+    print(port)
+    break'
+}
+
+fail() {
+  echo "ci-demo: $*" >&2
+  echo "--- server log" >&2
+  tail -n 30 "$WORK/server.log" >&2 || true
+  exit 1
+}
+
+# Start the demo server; retry with another port if the SIP port was taken
+# between free_port and the bind.
+for attempt in 1 2 3; do
+  SIP_PORT=$(free_port)
+  rm -f "$WORK/address"
+  "$BIN" --database "$WORK/didhub.db" --log warn serve --demo --listen 127.0.0.1:0 \
+    --address-file "$WORK/address" --sip-listen "127.0.0.1:$SIP_PORT" \
+    --maintenance-interval-secs 0 > "$WORK/server.log" 2>&1 &
+  SERVER=$!
+  for _ in $(seq 1 300); do
+    [ -s "$WORK/address" ] && break
+    kill -0 "$SERVER" 2>/dev/null || break
+    sleep 0.1
+  done
+  [ -s "$WORK/address" ] && break
+  wait "$SERVER" 2>/dev/null || true
+  SERVER=
+  [ "$attempt" = 3 ] && fail "the server did not start"
+done
+BASE="http://$(cat "$WORK/address")/api"
+
+post() { # post PATH CURL-ARGS…: the JSON answer; fails on a non-2xx status
+  local path=$1; shift
+  curl -sS --max-time 10 --fail-with-body -X POST "$BASE$path" "$@"
+}
+
+TOKEN=$(post /login -d username=demo -d password=demo-password | json .account_token) \
+  || fail "login failed"
+AVAILABLE=$(post /did/available -d token="$TOKEN" -d country=FR -d type=landline -d limit=1)
+DID_ID=$(echo "$AVAILABLE" | json '.dids[0].did_id') || fail "no French number available"
+NUMBER=$(echo "$AVAILABLE" | json '.dids[0].did_number')
+post /did/assign -H "Authorization: Bearer $TOKEN" -d did_id="$DID_ID" | json .status | grep -qx assigned \
+  || fail "assigning $NUMBER failed"
+FORWARD=$(post /did/forward -d token="$TOKEN" -d did_id="$DID_ID" -d type=sip -d destination="$CONTACT")
+[ "$(echo "$FORWARD" | json .forwarding.destination)" = "$CONTACT" ] || fail "forwarding $NUMBER failed: $FORWARD"
+echo "ci-demo: $NUMBER (did_id $DID_ID) forwarded to $CONTACT; calling it on udp 127.0.0.1:$SIP_PORT"
+
+printf 'SEQUENTIAL\n%s;\n' "$NUMBER" > "$WORK/number.csv"
+status=0
+(cd "$WORK" && sipp -sf "$OLDPWD/bench/sip/uac_redirect.xml" -inf number.csv "127.0.0.1:$SIP_PORT" \
+  -i 127.0.0.1 -p "$(free_port)" -m "$CALLS" -r "$RATE" -l "$CALLS" -recv_timeout 5000 -timeout 60s -nostdin \
+  -trace_stat -stf stat.csv -fd 1 -trace_msg -message_file messages.log \
+  -trace_err -error_file errors.log > sipp.out 2>&1) || status=$?
+
+# The last statistics line: SuccessfulCall(C) and FailedCall(C) by column name.
+count() {
+  awk -F';' -v name="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i }
+    END { print (c ? $c : 0) + 0 }' "$WORK/stat.csv" 2>/dev/null || echo 0
+}
+passed=$(count 'SuccessfulCall(C)')
+failed=$(count 'FailedCall(C)')
+# What went over the wire: a 302 with the forward's Contact for every call,
+# and for every call an ACK in the INVITE's transaction (the same Via branch,
+# RFC 3261 §17.1.1.3).
+redirects=$(grep -c "^Contact: <$CONTACT>" "$WORK/messages.log" || true)
+acks=$(grep -c '^ACK sip:' "$WORK/messages.log" || true)
+branches() { # METHOD: the top Via branch of each METHOD request sipp sent, sorted
+  awk -v m="$1" '$1 == m && $2 ~ /^sip:/ { want = 1; next }
+    want && /^Via:/ { sub(/.*;branch=/, ""); sub(/;.*/, ""); print; want = 0 }' "$WORK/messages.log" | sort
+}
+if [ "$acks" = "$CALLS" ] && [ "$(branches ACK)" != "$(branches INVITE)" ]; then
+  echo "ci-demo: the ACKs do not carry their INVITEs' branches" >&2
+  acks=0
+fi
+lost=$((CALLS - passed - failed))
+[ "$lost" -gt 0 ] && failed=$((failed + lost))
+echo "sipp: $passed passed, $failed failed"
+if [ "$status" != 0 ] || [ "$passed" != "$CALLS" ] || [ "$failed" != 0 ] \
+  || [ "$redirects" != "$CALLS" ] || [ "$acks" != "$CALLS" ]; then
+  echo "ci-demo: sipp exit $status, $redirects redirects to $CONTACT and $acks ACKs for $CALLS calls" >&2
+  tail -n 40 "$WORK/errors.log" "$WORK/sipp.out" >&2 2>/dev/null || true
+  fail "calls failed"
+fi
