@@ -68,12 +68,16 @@ for backend in $BACKENDS; do
       DB="$PG_URL/$name"
     fi
     $BIN/examples/bench_load --database "$DB" --numbers "$size" --accounts $ACCOUNTS --tokens "$WORK/tokens.txt" >&2
+    # Measure the steady state, not the bulk load's write-back.
+    [ "$backend" = postgres ] && psql -q "$DB" -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
 
     rm -f "$WORK/address"
     $BIN/didhub --database "$DB" --db-max-connections "$POOL" --log warn serve --listen 127.0.0.1:0 \
       --maintenance-interval-secs 0 --address-file "$WORK/address" > "$WORK/server.log" 2>&1 &
     SERVER=$!
-    for _ in $(seq 1 100); do [ -s "$WORK/address" ] && break; sleep 0.1; done
+    for _ in $(seq 1 1200); do [ -s "$WORK/address" ] && break; sleep 0.1; done
+    [ -s "$WORK/address" ] || { echo "server did not start:" >&2; cat "$WORK/server.log" >&2; exit 1; }
+    echo "server ready after loading $size numbers" >&2
     BASE="http://$(cat "$WORK/address")"
 
     # Warm-up (pool connections, token cache, first renderings), not measured.

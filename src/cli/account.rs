@@ -76,6 +76,28 @@ fn read_password() -> anyhow::Result<String> {
     Ok(password)
 }
 
+/// Credits or adjusts a balance by a decimal amount in the account's currency.
+async fn post(
+    service: &Service,
+    username: &str,
+    kind: &'static str,
+    amount: &str,
+    description: &str,
+) -> anyhow::Result<()> {
+    let currency = service.account_by_username(username).await?.currency;
+    let minor = currency.parse_minor(amount)?;
+    let account = service
+        .post_to_balance(username, kind, minor, description)
+        .await?;
+    println!(
+        "{}: balance {} {}",
+        account.username,
+        currency.format_minor(account.balance_minor),
+        currency
+    );
+    Ok(())
+}
+
 pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<ExitCode> {
     match command {
         AccountCommand::Create {
@@ -103,36 +125,12 @@ pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<Ex
             username,
             amount,
             description,
-        } => {
-            let currency = service.account_by_username(&username).await?.currency;
-            let minor = currency.parse_minor(&amount)?;
-            let account = service
-                .post_to_balance(&username, "credit", minor, &description)
-                .await?;
-            println!(
-                "{}: balance {} {}",
-                account.username,
-                currency.format_minor(account.balance_minor),
-                currency
-            );
-        }
+        } => post(&service, &username, "credit", &amount, &description).await?,
         AccountCommand::Adjust {
             username,
             amount,
             description,
-        } => {
-            let currency = service.account_by_username(&username).await?.currency;
-            let minor = currency.parse_minor(&amount)?;
-            let account = service
-                .post_to_balance(&username, "adjustment", minor, &description)
-                .await?;
-            println!(
-                "{}: balance {} {}",
-                account.username,
-                currency.format_minor(account.balance_minor),
-                currency
-            );
-        }
+        } => post(&service, &username, "adjustment", &amount, &description).await?,
         AccountCommand::SetPbx {
             username,
             host,

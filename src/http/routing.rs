@@ -4,6 +4,7 @@
 
 use super::AppState;
 use super::error::error_response;
+use crate::service::Route;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -11,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Serialize;
 use std::collections::HashMap;
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
@@ -78,6 +80,27 @@ fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
+/// The route of `number` for a caller holding the routing key; otherwise the
+/// answer to send (401/503, or 404 when nobody owns the number).
+fn authorised_route(
+    state: &AppState,
+    headers: &HeaderMap,
+    number: &str,
+) -> Result<Arc<Route>, Box<Response>> {
+    if let Some(denied) = refusal(state, headers) {
+        return Err(Box::new(denied));
+    }
+    e164(number)
+        .and_then(|n| state.service.route(&n))
+        .ok_or_else(|| {
+            Box::new(error_response(
+                StatusCode::NOT_FOUND,
+                "did_not_found",
+                "nobody owns this number",
+            ))
+        })
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct RouteAccountJson {
     pub id: i64,
@@ -110,15 +133,9 @@ pub async fn lookup(
     Path(number): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(denied) = refusal(&state, &headers) {
-        return denied;
-    }
-    let Some(route) = e164(&number).and_then(|n| state.service.route(&n)) else {
-        return error_response(
-            StatusCode::NOT_FOUND,
-            "did_not_found",
-            "nobody owns this number",
-        );
+    let route = match authorised_route(&state, &headers, &number) {
+        Ok(route) => route,
+        Err(refused) => return *refused,
     };
     axum::Json(RouteJson {
         did: route.did.to_string(),
@@ -152,15 +169,9 @@ pub async fn kamailio(
     Path(number): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    if let Some(denied) = refusal(&state, &headers) {
-        return denied;
-    }
-    let Some(route) = e164(&number).and_then(|n| state.service.route(&n)) else {
-        return error_response(
-            StatusCode::NOT_FOUND,
-            "did_not_found",
-            "nobody owns this number",
-        );
+    let route = match authorised_route(&state, &headers, &number) {
+        Ok(route) => route,
+        Err(refused) => return *refused,
     };
     let Some(contact) = route.contact.as_deref() else {
         return error_response(

@@ -19,6 +19,24 @@ impl Service {
         self.shelf.update(number, row)
     }
 
+    /// Records in memory a purchase this process just committed: the number
+    /// leaves the shelf and enters the route table, not yet forwarded.
+    pub(crate) fn note_sold(&self, did: &super::Did, account_id: i64, username: &str) {
+        self.routes.put(
+            &did.number,
+            Some(super::Route {
+                did_id: did.id,
+                did: did.number.as_str().into(),
+                account_id,
+                username: username.into(),
+                kind: None,
+                contact: None,
+            }),
+        );
+        // Removing cannot fail: there is no row to convert.
+        let _ = self.shelf.update(&did.number, None);
+    }
+
     /// Reloads every number on sale.
     pub async fn restock_shelf(&self) -> Result<usize> {
         self.shelf.begin_restock();

@@ -85,7 +85,7 @@ impl Service {
         let debited =
             accounts::debit_in_currency_if_covered(&mut *tx, account_id, total, &did.currency)
                 .await?;
-        let Some(balance_after) = debited else {
+        let Some((balance_after, username)) = debited else {
             // The slow path: find out which condition refused the debit.
             let account = accounts::find_by_id(&mut *tx, account_id)
                 .await?
@@ -162,7 +162,8 @@ impl Service {
         }
         self.announce(&mut tx, &purchase.did.number).await?;
         tx.commit().await?;
-        self.refresh_number(&purchase.did.number).await?;
+        // What the transaction did is known: no need to read it back.
+        self.note_sold(&purchase.did, account_id, &username);
         tracing::info!(
             account = account_id,
             did = purchase.did.id,

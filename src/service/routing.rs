@@ -47,7 +47,7 @@ impl RouteTable {
         self.len() == 0
     }
 
-    fn put(&self, number: &str, route: Option<Route>) {
+    pub(crate) fn put(&self, number: &str, route: Option<Route>) {
         if let Ok(mut touched) = self.touched_during_reload.lock()
             && let Some(set) = touched.as_mut()
         {

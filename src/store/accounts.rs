@@ -111,23 +111,24 @@ pub async fn debit_if_covered<'e>(
 
 /// [`debit_if_covered`], also requiring the account's currency: one round trip
 /// on the purchase path; the caller finds out which condition failed only when
-/// one did.
+/// one did. Returns the new balance and the username (for the route table).
 pub async fn debit_in_currency_if_covered<'e>(
     db: impl Executor<'e, Database = Any>,
     id: i64,
     amount_minor: i64,
     currency: &str,
-) -> Result<Option<i64>, sqlx::Error> {
+) -> Result<Option<(i64, String)>, sqlx::Error> {
     let row = sqlx::query(
         "UPDATE accounts SET balance_minor = balance_minor - $1 \
-         WHERE id = $2 AND balance_minor >= $1 AND currency = $3 RETURNING balance_minor",
+         WHERE id = $2 AND balance_minor >= $1 AND currency = $3 RETURNING balance_minor, username",
     )
     .bind(amount_minor)
     .bind(id)
     .bind(currency)
     .fetch_optional(db)
     .await?;
-    row.map(|r| r.try_get("balance_minor")).transpose()
+    row.map(|r| Ok((r.try_get("balance_minor")?, r.try_get("username")?)))
+        .transpose()
 }
 
 /// Adds a signed amount; returns the new balance.

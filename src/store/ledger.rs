@@ -46,22 +46,8 @@ pub async fn insert<'e>(
     db: impl Executor<'e, Database = Any>,
     entry: &NewEntry<'_>,
 ) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(
-        "INSERT INTO ledger_entries \
-         (account_id, kind, amount_minor, balance_after_minor, did_id, did_number, description, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-    )
-    .bind(entry.account_id)
-    .bind(entry.kind)
-    .bind(entry.amount_minor)
-    .bind(entry.balance_after_minor)
-    .bind(entry.did_id)
-    .bind(entry.did_number)
-    .bind(entry.description)
-    .bind(entry.created_at)
-    .fetch_one(db)
-    .await?;
-    row.try_get("id")
+    let ids = insert_many(db, std::slice::from_ref(entry)).await?;
+    ids.first().copied().ok_or(sqlx::Error::RowNotFound)
 }
 
 /// Inserts several entries in one statement; returns each new id with its kind,

@@ -115,40 +115,26 @@ impl Store {
             .max_connections(settings.max_connections)
             .acquire_timeout(settings.acquire_timeout);
         let timeout_ms = settings.statement_timeout.as_millis();
-        let pool = match backend {
-            Backend::Sqlite => {
-                // WAL lets readers run beside the one writer; FULL keeps an
-                // acknowledged purchase durable across power loss.
-                let setup: Arc<str> = format!(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                     PRAGMA busy_timeout = {timeout_ms}; PRAGMA foreign_keys = ON;"
-                )
-                .into();
-                options
-                    .after_connect(move |conn, _meta| {
-                        let setup = Arc::clone(&setup);
-                        Box::pin(async move {
-                            conn.execute(AssertSqlSafe(setup)).await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-                    .await?
-            }
-            Backend::Postgres => {
-                let setup: Arc<str> = format!("SET statement_timeout = {timeout_ms}").into();
-                options
-                    .after_connect(move |conn, _meta| {
-                        let setup = Arc::clone(&setup);
-                        Box::pin(async move {
-                            conn.execute(AssertSqlSafe(setup)).await?;
-                            Ok(())
-                        })
-                    })
-                    .connect(&url)
-                    .await?
-            }
-        };
+        // Run on every new connection. SQLite: WAL lets readers run beside the
+        // one writer; FULL keeps an acknowledged purchase durable across power loss.
+        let setup: Arc<str> = match backend {
+            Backend::Sqlite => format!(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
+                 PRAGMA busy_timeout = {timeout_ms}; PRAGMA foreign_keys = ON;"
+            ),
+            Backend::Postgres => format!("SET statement_timeout = {timeout_ms}"),
+        }
+        .into();
+        let pool = options
+            .after_connect(move |conn, _meta| {
+                let setup = Arc::clone(&setup);
+                Box::pin(async move {
+                    conn.execute(AssertSqlSafe(setup)).await?;
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
         Ok(Store {
             pool,
             backend,
