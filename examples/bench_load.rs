@@ -3,11 +3,20 @@
 //! account written to `--tokens`. Bulk inserts, so a million numbers take
 //! seconds, not minutes.
 //!
+//! With `--assign-and-forward` (the SIP benchmark, bench/sip/run.sh) every
+//! number is then owned by one of the accounts (blocks of 1000 numbers, round
+//! robin) and forwarded to `sip:<its digits>@pbx.bench.test`, written straight
+//! into the table in batches (no charges, no ledger entries: a server started
+//! afterwards loads them into its route table); `--routes FILE` lists them as
+//! `number;contact` lines.
+//!
 //! cargo run --release --example bench_load -- --database URL --numbers 100000 --accounts 32 --tokens tokens.txt
+//! cargo run --release --example bench_load -- --database URL --numbers 100000 --accounts 8 \
+//!     --tokens tokens.txt --assign-and-forward --routes routes.csv
 
 use clap::Parser;
 use didhub::clock::SystemClock;
-use didhub::domain::E164;
+use didhub::domain::{CountryCode, E164, ForwardPolicy, ForwardTarget, ForwardType};
 use didhub::service::{self, Service};
 use didhub::store::PoolSettings;
 use sqlx::AssertSqlSafe;
@@ -24,6 +33,14 @@ struct Args {
     accounts: u32,
     #[arg(long, default_value = "tokens.txt")]
     tokens: std::path::PathBuf,
+    /// Assign every number to the accounts and forward it to
+    /// sip:<digits>@pbx.bench.test.
+    #[arg(long)]
+    assign_and_forward: bool,
+    /// Write the routed numbers here, one `number;contact` a line (needs
+    /// --assign-and-forward).
+    #[arg(long, requires = "assign_and_forward")]
+    routes: Option<std::path::PathBuf>,
 }
 
 const BATCH: u64 = 1000;
@@ -69,20 +86,83 @@ async fn main() -> anyhow::Result<()> {
         tx.commit().await?;
     }
     let mut tokens = String::new();
+    let mut account_ids = Vec::new();
     for a in 0..args.accounts {
         let username = format!("bench{a:03}");
-        service
+        let account = service
             .create_account(&username, PASSWORD, None, 10_000_000_000)
             .await?;
+        account_ids.push(account.id);
         tokens.push_str(&service.login(&username, PASSWORD).await?.token);
         tokens.push('\n');
     }
     std::fs::write(&args.tokens, tokens)?;
+    let mut routed = 0;
+    if args.assign_and_forward {
+        anyhow::ensure!(
+            !account_ids.is_empty(),
+            "--assign-and-forward needs --accounts 1 or more"
+        );
+        let now = chrono::Utc::now().timestamp();
+        let paid_through = now + 31 * 86_400;
+        for (batch, start) in (0..args.numbers).step_by(BATCH as usize).enumerate() {
+            let end = (start + BATCH).min(args.numbers);
+            let account_id = account_ids[batch % account_ids.len()];
+            let mut tx = store.begin_write().await?;
+            routed += sqlx::query(concat!(
+                "UPDATE dids SET status = 'assigned', account_id = $1, assigned_at = $2, paid_through = $3, ",
+                "forward_type = 'sip', forward_destination = 'sip:' || substr(number, 2) || '@pbx.bench.test', ",
+                "updated_at = $2 WHERE number >= $4 AND number <= $5 AND status = 'available'"
+            ))
+            .bind(account_id)
+            .bind(now)
+            .bind(paid_through)
+            .bind(number(start))
+            .bind(number(end - 1))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+        }
+        // What the SQL wrote must be what did/forward would have stored.
+        let fr = CountryCode::parse("FR").ok_or_else(|| anyhow::anyhow!("no FR"))?;
+        for probe in [0, args.numbers - 1] {
+            let (stored,): (String,) =
+                sqlx::query_as("SELECT forward_destination FROM dids WHERE number = $1")
+                    .bind(number(probe))
+                    .fetch_one(store.pool())
+                    .await?;
+            let target =
+                ForwardTarget::parse(ForwardType::Sip, &stored, &fr, ForwardPolicy::default())
+                    .map_err(|e| anyhow::anyhow!("{stored}: {e}"))?;
+            anyhow::ensure!(
+                target.destination() == stored,
+                "{stored} would be stored as {}",
+                target.destination()
+            );
+        }
+        if let Some(path) = &args.routes {
+            let rows: Vec<(String, String)> = sqlx::query_as(
+                "SELECT number, forward_destination FROM dids \
+                 WHERE status = 'assigned' AND forward_type = 'sip' ORDER BY number",
+            )
+            .fetch_all(store.pool())
+            .await?;
+            let mut out = String::with_capacity(rows.len() * 48);
+            for (number, contact) in rows {
+                out.push_str(&number);
+                out.push(';');
+                out.push_str(&contact);
+                out.push('\n');
+            }
+            std::fs::write(path, out)?;
+        }
+    }
     if store.backend() == didhub::store::Backend::Postgres {
         sqlx::query("ANALYZE").execute(store.pool()).await?;
     }
     println!(
-        "loaded {inserted} numbers and {} accounts in {:.1}s",
+        "loaded {inserted} numbers ({routed} assigned and forwarded) and {} accounts in {:.1}s",
         args.accounts,
         started.elapsed().as_secs_f64()
     );

@@ -104,12 +104,14 @@ post() { # post PATH CURL-ARGS…: the JSON answer; fails on a non-2xx status
 
 TOKEN=$(post /login -d username=demo -d password=demo-password | json .account_token) \
   || fail "login failed"
-AVAILABLE=$(post /did/available -d token="$TOKEN" -d country=FR -d type=landline -d limit=1)
+AVAILABLE=$(post /did/available -d token="$TOKEN" -d country=FR -d type=landline -d limit=1) \
+  || fail "searching French numbers failed: $AVAILABLE"
 DID_ID=$(echo "$AVAILABLE" | json '.dids[0].did_id') || fail "no French number available"
 NUMBER=$(echo "$AVAILABLE" | json '.dids[0].did_number')
 post /did/assign -H "Authorization: Bearer $TOKEN" -d did_id="$DID_ID" | json .status | grep -qx assigned \
   || fail "assigning $NUMBER failed"
-FORWARD=$(post /did/forward -d token="$TOKEN" -d did_id="$DID_ID" -d type=sip -d destination="$CONTACT")
+FORWARD=$(post /did/forward -d token="$TOKEN" -d did_id="$DID_ID" -d type=sip -d destination="$CONTACT") \
+  || fail "forwarding $NUMBER failed: $FORWARD"
 [ "$(echo "$FORWARD" | json .forwarding.destination)" = "$CONTACT" ] || fail "forwarding $NUMBER failed: $FORWARD"
 echo "ci-demo: $NUMBER (did_id $DID_ID) forwarded to $CONTACT; calling it on udp 127.0.0.1:$SIP_PORT"
 
@@ -120,32 +122,28 @@ status=0
   -trace_stat -stf stat.csv -fd 1 -trace_msg -message_file messages.log \
   -trace_err -error_file errors.log > sipp.out 2>&1) || status=$?
 
-# The last statistics line: SuccessfulCall(C) and FailedCall(C) by column name.
-count() {
+# A call passed when sipp completed it (SuccessfulCall), and the wire shows
+# its 302 carrying the forward's Contact and its ACK sent in the INVITE's
+# transaction (the same top Via branch, RFC 3261 §17.1.1.3).
+count() { # the last statistics line's COLUMN
   awk -F';' -v name="$1" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i }
     END { print (c ? $c : 0) + 0 }' "$WORK/stat.csv" 2>/dev/null || echo 0
 }
-passed=$(count 'SuccessfulCall(C)')
-failed=$(count 'FailedCall(C)')
-# What went over the wire: a 302 with the forward's Contact for every call,
-# and for every call an ACK in the INVITE's transaction (the same Via branch,
-# RFC 3261 §17.1.1.3).
-redirects=$(grep -c "^Contact: <$CONTACT>" "$WORK/messages.log" || true)
-acks=$(grep -c '^ACK sip:' "$WORK/messages.log" || true)
 branches() { # METHOD: the top Via branch of each METHOD request sipp sent, sorted
   awk -v m="$1" '$1 == m && $2 ~ /^sip:/ { want = 1; next }
-    want && /^Via:/ { sub(/.*;branch=/, ""); sub(/;.*/, ""); print; want = 0 }' "$WORK/messages.log" | sort
+    want && /^Via:/ { sub(/.*;branch=/, ""); sub(/;.*/, ""); print; want = 0 }' "$WORK/messages.log" 2>/dev/null | sort
 }
-if [ "$acks" = "$CALLS" ] && [ "$(branches ACK)" != "$(branches INVITE)" ]; then
-  echo "ci-demo: the ACKs do not carry their INVITEs' branches" >&2
-  acks=0
-fi
-lost=$((CALLS - passed - failed))
-[ "$lost" -gt 0 ] && failed=$((failed + lost))
+completed=$(count 'SuccessfulCall(C)')
+redirects=$(grep -c "^Contact: <$CONTACT>\s*$" "$WORK/messages.log" 2>/dev/null || true)
+redirects=${redirects:-0}
+acks=$(comm -12 <(branches INVITE) <(branches ACK) | wc -l)
+passed=$completed
+for n in "$redirects" "$acks"; do [ "$n" -lt "$passed" ] && passed=$n; done
+failed=$((CALLS - passed))
 echo "sipp: $passed passed, $failed failed"
-if [ "$status" != 0 ] || [ "$passed" != "$CALLS" ] || [ "$failed" != 0 ] \
-  || [ "$redirects" != "$CALLS" ] || [ "$acks" != "$CALLS" ]; then
-  echo "ci-demo: sipp exit $status, $redirects redirects to $CONTACT and $acks ACKs for $CALLS calls" >&2
+if [ "$status" != 0 ] || [ "$failed" != 0 ]; then
+  echo "ci-demo: sipp exit $status; of $CALLS calls $completed completed, $redirects got a 302 to $CONTACT," \
+    "$acks sent their ACK in the INVITE's transaction" >&2
   tail -n 40 "$WORK/errors.log" "$WORK/sipp.out" >&2 2>/dev/null || true
   fail "calls failed"
 fi

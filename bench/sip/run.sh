@@ -11,21 +11,28 @@
 # /proc, over the step). Loopback only; every step is bounded in time
 # (DURATION seconds of calls, sipp quits 5 s later at most).
 #
+# sipp is one thread and shares the machine's cores with the server, so near
+# the top the client can be the limit: the steps table shows sipp's CPU and
+# where datagrams were dropped (the server's socket or elsewhere, i.e. sipp's)
+# to tell a server limit from a client one.
+#
 #   bash bench/sip/run.sh
 #   RATES="2000 4000" DURATION=5 TARGETS=didhub bash bench/sip/run.sh
+#   KEEP_WORK=1 bash bench/sip/run.sh     # keep sipp's statistics, rtt files and the logs
 #
 # Needs sipp and Kamailio (apt-get install sip-tester kamailio) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 NUMBERS=${NUMBERS:-100000}
-RATES=${RATES:-"5000 10000 15000 20000 25000 30000 40000"}
+RATES=${RATES:-"5000 10000 15000 17500 20000 25000 30000 40000"}
 DURATION=${DURATION:-10}
 TARGETS=${TARGETS:-"kamailio didhub"}
 ACCOUNTS=8
 SCENARIO=$PWD/bench/sip/uac_redirect.xml
 WORK=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true
+  if [ -n "${KEEP_WORK:-}" ]; then echo "kept $WORK" >&2; else rm -rf "$WORK"; fi' EXIT
 
 for tool in sipp kamailio python3; do
   command -v $tool >/dev/null || { echo "missing $tool: apt-get install sip-tester kamailio python3" >&2; exit 1; }
@@ -114,6 +121,15 @@ children_cpu() {
   CHILDREN_CPU=$(awk 'NR == 2 { split($1, u, /[ms]/); split($2, s, /[ms]/); print u[1] * 60 + u[2] + s[1] * 60 + s[2] }' "$WORK/times")
 }
 
+# udp_drops PORT: datagrams the kernel dropped for the loopback UDP socket on
+# PORT (its receive buffer was full); rcvbuf_errors: the same, all sockets.
+udp_drops() {
+  awk -v a="$(printf '0100007F:%04X' "$1")" '$2 == a {d += $NF} END {print d + 0}' /proc/net/udp
+}
+rcvbuf_errors() {
+  awk '$1 == "Udp:" { if (!n) { for (i = 2; i <= NF; i++) c[$i] = i; n = 1 } else print $c["RcvbufErrors"] }' /proc/net/snmp
+}
+
 # stat FILE COLUMN: that column of the last line of a sipp statistics file.
 stat() {
   awk -F';' -v name="$2" 'NR == 1 { for (i = 1; i <= NF; i++) if ($i == name) c = i }
@@ -132,23 +148,26 @@ run_step() {
   mkdir -p "$dir"
   local ticks0 cpu0 ticks1 cpu1
   ticks0=$(tree_ticks "$root"); children_cpu; cpu0=$CHILDREN_CPU
+  local drops0 all_drops0 drops1 all_drops1
+  drops0=$(udp_drops "$port"); all_drops0=$(rcvbuf_errors)
   (cd "$dir" && timeout $((DURATION + 20)) sipp -sf "$SCENARIO" -inf "$WORK/numbers.csv" "127.0.0.1:$port" \
     -i 127.0.0.1 -p "$SIPP_PORT" -r "$rate" -m "$calls" -l 200000 -buff_size 4194304 \
     -max_recv_loops 10000 -max_sched_loops 10000 -recv_timeout 2000 -timeout $((DURATION + 5))s -nostdin \
     -trace_stat -stf stat.csv -fd 1 -trace_rtt -rtt_freq 1000 > sipp.out 2>&1) || true
   ticks1=$(tree_ticks "$root"); children_cpu; cpu1=$CHILDREN_CPU
+  drops1=$(udp_drops "$port"); all_drops1=$(rcvbuf_errors)
   local st="$dir/stat.csv" outgoing ok failed retrans elapsed achieved
   outgoing=$(stat "$st" 'OutgoingCall(C)'); ok=$(stat "$st" 'SuccessfulCall(C)')
   failed=$(stat "$st" 'FailedCall(C)'); retrans=$(stat "$st" 'Retransmissions(C)')
   elapsed=$(awk -v a="$(epoch "$st" StartTime)" -v b="$(epoch "$st" CurrentTime)" 'BEGIN {printf "%.3f", b - a}')
-  achieved=$(awk -v n="$outgoing" -v t="$elapsed" 'BEGIN {printf "%.0f", t > 0 ? n / t : 0}')
+  achieved=$(awk -v n="$outgoing" -v t="$elapsed" 'BEGIN {printf "%.0f", (t > 0 ? n / t : 0)}')
   cat "$dir"/*_rtt.csv 2>/dev/null | awk -F';' '$2 ~ /^[0-9.]+$/ {print $2}' | sort -n > "$dir/rtt.txt"
   P50=$(awk '{a[NR] = $1} END {if (NR) {i = int(NR * 0.50 + 0.999999); print a[i]}}' "$dir/rtt.txt")
   P99=$(awk '{a[NR] = $1} END {if (NR) {i = int(NR * 0.99 + 0.999999); print a[i]}}' "$dir/rtt.txt")
-  CPU_US=$(awk -v d=$((ticks1 - ticks0)) -v hz="$HZ" -v n="$ok" 'BEGIN {printf "%.1f", n > 0 ? d * 1e6 / hz / n : 0}')
+  CPU_US=$(awk -v d=$((ticks1 - ticks0)) -v hz="$HZ" -v n="$ok" 'BEGIN {printf "%.1f", (n > 0 ? d * 1e6 / hz / n : 0)}')
   local server_pct sipp_pct
-  server_pct=$(awk -v d=$((ticks1 - ticks0)) -v hz="$HZ" -v t="$elapsed" 'BEGIN {printf "%.0f", t > 0 ? 100 * d / hz / t : 0}')
-  sipp_pct=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$elapsed" 'BEGIN {printf "%.0f", t > 0 ? 100 * (b - a) / t : 0}')
+  server_pct=$(awk -v d=$((ticks1 - ticks0)) -v hz="$HZ" -v t="$elapsed" 'BEGIN {printf "%.0f", (t > 0 ? 100 * d / hz / t : 0)}')
+  sipp_pct=$(awk -v a="$cpu0" -v b="$cpu1" -v t="$elapsed" 'BEGIN {printf "%.0f", (t > 0 ? 100 * (b - a) / t : 0)}')
   if [ "$failed" != 0 ]; then
     VERDICT="failed calls"
   elif [ "$retrans" != 0 ]; then
@@ -158,8 +177,12 @@ run_step() {
   else
     VERDICT=ok
   fi
-  echo "| $target | $rate | $achieved | $ok | $failed | $retrans | $(ms "$P50") | $(ms "$P99") | $CPU_US | ${server_pct}% | ${sipp_pct}% | $VERDICT |" >> "$WORK/steps.md"
-  echo "   $rate cps: $VERDICT (achieved $achieved, ok $ok, failed $failed, retrans $retrans, p50 ${P50:-?} ms, p99 ${P99:-?} ms, $CPU_US µs/call)" >&2
+  local note=$VERDICT
+  # sipp is one thread: near a full core, it is the client that falls behind
+  # (it reads the answers late and retransmits).
+  [ "$VERDICT" != ok ] && [ "$sipp_pct" -ge 90 ] && note="$VERDICT (sipp saturated)"
+  echo "| $target | $rate | $achieved | $ok | $failed | $retrans | $(ms "$P50") | $(ms "$P99") | $CPU_US | ${server_pct}% | ${sipp_pct}% | $((drops1 - drops0)) | $((all_drops1 - all_drops0)) | $note |" >> "$WORK/steps.md"
+  echo "   $rate cps: $note (achieved $achieved, ok $ok, failed $failed, retrans $retrans, p50 ${P50:-?} ms, p99 ${P99:-?} ms, $CPU_US µs/call, server ${server_pct}% CPU, sipp ${sipp_pct}%)" >&2
 }
 
 # series TARGET PORT ROOT_PID: a short warm-up, then RATES upwards until a
@@ -200,8 +223,8 @@ SAMPLES=$(awk -F';' -v n="$NUMBERS" 'NR == 1 || NR == int(n / 2) || NR == n {pri
 SIPP_PORT=$(free_port)
 
 {
-  echo "| target | offered cps | achieved cps | calls ok | failed | retransmissions | p50 ms | p99 ms | CPU µs/call | server CPU | sipp CPU | verdict |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| target | offered cps | achieved cps | calls ok | failed | retransmissions | p50 ms | p99 ms | CPU µs/call | server CPU | sipp CPU | server socket drops | all UDP drops | verdict |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
 } > "$WORK/steps.md"
 {
   echo "| target | max cps without failure/retransmission | p50 ms | p99 ms | CPU µs/call |"
@@ -244,7 +267,8 @@ for target in $TARGETS; do
 done
 
 echo
-echo "Steps (each ${DURATION} s of INVITE/302/ACK over UDP, $NUMBERS DIDs, random order; CPU is the server's, 100% = one core):"
+echo "Steps (each ${DURATION} s of INVITE/302/ACK over UDP, $NUMBERS DIDs in random order; CPU: 100% = one core;"
+echo "drops: datagrams the kernel dropped on a full receive buffer, the server's socket and all UDP sockets, sipp's included):"
 echo
 cat "$WORK/steps.md"
 echo
