@@ -4,9 +4,6 @@
 //! writer, no HTTP. Uses the upper half of the inventory ids so that it does not
 //! collide with a didhub run on the lower half.
 //!
-//! Then the search ceiling: the token check and the page query of
-//! /api/did/available, from two connections at once (one per core).
-//!
 //! cargo run --release --example sqlite_ceiling -- --database bench.db --numbers 100000 --seconds 10
 
 use clap::Parser;
@@ -78,49 +75,5 @@ async fn main() -> anyhow::Result<()> {
         p99.as_secs_f64() * 1000.0,
         latencies.len()
     );
-    let readers: Vec<_> = (0..2)
-        .map(|_| {
-            let database = args.database.clone();
-            let seconds = args.seconds;
-            tokio::spawn(async move { search_loop(&database, seconds).await })
-        })
-        .collect();
-    let mut searches = 0u64;
-    for reader in readers {
-        searches += reader.await??;
-    }
-    println!(
-        "sqlite search ceiling: {:.0} q/s",
-        searches as f64 / args.seconds as f64
-    );
     Ok(())
-}
-
-async fn search_loop(database: &str, seconds: u64) -> anyhow::Result<u64> {
-    let mut conn = SqliteConnectOptions::new()
-        .filename(database)
-        .journal_mode(SqliteJournalMode::Wal)
-        .connect()
-        .await?;
-    let started = Instant::now();
-    let mut done = 0;
-    while started.elapsed() < Duration::from_secs(seconds) {
-        sqlx::query("SELECT account_id FROM api_tokens WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2")
-            .bind("x")
-            .bind(0i64)
-            .fetch_optional(&mut conn)
-            .await?;
-        sqlx::query(
-            "SELECT id, number, country, did_type, region, currency, setup_minor, monthly_minor, status, account_id, \
-             assigned_at, paid_through, aging_until, forward_type, forward_destination, updated_at \
-             FROM dids WHERE country = $1 AND status = 'available' AND did_type = $2 ORDER BY number LIMIT $3",
-        )
-        .bind("FR")
-        .bind("landline")
-        .bind(20i64)
-        .fetch_all(&mut conn)
-        .await?;
-        done += 1;
-    }
-    Ok(done)
 }
