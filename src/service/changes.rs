@@ -55,8 +55,11 @@ impl Service {
         Ok(self.shelf.len())
     }
 
-    /// Loads the route table and the shelf from the database.
+    /// Loads the route table and the shelf from the database, and forgets
+    /// verified tokens: called at start and whenever announcements may have
+    /// been missed.
     pub async fn load_memory(&self) -> Result<(usize, usize)> {
+        self.tokens.clear();
         Ok((self.reload_routes().await?, self.restock_shelf().await?))
     }
 

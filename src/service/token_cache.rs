@@ -6,10 +6,12 @@
 use std::collections::HashMap;
 use std::sync::RwLock;
 
-/// How long a verified token is trusted without asking the database again:
-/// the longest a revocation made where announcements do not reach (another
-/// process on SQLite that missed its poll) can go unnoticed.
-pub const TRUST_SECS: i64 = 5;
+/// How long a verified token is trusted without asking the database again.
+/// Revocations evict at once (announcements), and a process that may have
+/// missed announcements clears the whole cache, so this bounds only what no
+/// announcement can cover; it is short enough for that and long enough that
+/// the database is not on the hot path.
+pub const TRUST_SECS: i64 = 30;
 const MAX_ENTRIES: usize = 100_000;
 
 #[derive(Clone, Copy)]
@@ -54,6 +56,12 @@ impl TokenCache {
     pub fn evict(&self, token_hash: &str) {
         if let Ok(mut entries) = self.entries.write() {
             entries.remove(token_hash);
+        }
+    }
+
+    pub fn clear(&self) {
+        if let Ok(mut entries) = self.entries.write() {
+            entries.clear();
         }
     }
 
