@@ -200,11 +200,19 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
     if let Some(demo) = &config.demo {
         seed_demo(&service, demo).await?;
     }
-    // Changes logged from here on are applied by the follower below, so none
-    // falls between the load and the follow.
+    // Changes announced from here on are applied by the follower below, so
+    // none falls between the load and the follow.
     let first_unseen_change = match service.store().backend() {
         Backend::Sqlite => service.store().latest_change_id().await?,
         Backend::Postgres => 0,
+    };
+    let changes = match service.store().backend() {
+        Backend::Postgres => Some(
+            ChangeListener::connect(service.store().url())
+                .await
+                .context("listening for changes")?,
+        ),
+        Backend::Sqlite => None,
     };
     let (routes, on_sale) = service.load_memory().await?;
     tracing::info!(routes, on_sale, "route table and shelf loaded");
@@ -246,7 +254,11 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
     }
 
     tasks.push(tokio::spawn(match service.store().backend() {
-        Backend::Postgres => Box::pin(follow_notifications(service.clone(), stopped.clone()))
+        Backend::Postgres => Box::pin(follow_notifications(
+            service.clone(),
+            changes,
+            stopped.clone(),
+        ))
             as std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
         Backend::Sqlite => Box::pin(follow_change_log(
             service.clone(),
@@ -286,14 +298,25 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
 /// PostgreSQL: applies each change the other instances announce, and reloads
 /// everything whenever the notification connection was (re)established, since
 /// changes may have been missed meanwhile.
-async fn follow_notifications(service: Service, mut stop: watch::Receiver<bool>) {
+async fn follow_notifications(
+    service: Service,
+    mut listening: Option<ChangeListener>,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = Duration::from_millis(100);
     loop {
+        // The first listener was connected before the start-up load.
+        if let Some(listener) = listening.take() {
+            if follow(&service, listener, &mut stop).await.is_break() {
+                return;
+            }
+            continue;
+        }
         let connected = tokio::select! {
             connected = ChangeListener::connect(service.store().url()) => connected,
             _ = stop.changed() => return,
         };
-        let mut listener = match connected {
+        let listener = match connected {
             Ok(listener) => listener,
             Err(error) => {
                 tracing::warn!(%error, "change notifications unavailable; retrying");
@@ -306,23 +329,36 @@ async fn follow_notifications(service: Service, mut stop: watch::Receiver<bool>)
             }
         };
         backoff = Duration::from_millis(100);
+        // Reconnected: whatever was announced meanwhile is lost, reload it all.
         if let Err(error) = service.load_memory().await {
             tracing::warn!(%error, "reloading routes and shelf failed");
         }
-        loop {
-            let next = tokio::select! {
-                next = listener.next() => next,
-                _ = stop.changed() => return,
-            };
-            match next {
-                Ok(Some(subject)) => {
-                    if let Err(error) = service.apply_change(&subject).await {
-                        tracing::warn!(%error, "applying a change failed; reloading");
-                        break;
-                    }
+        if follow(&service, listener, &mut stop).await.is_break() {
+            return;
+        }
+    }
+}
+
+/// Applies announcements until the connection is lost (`Continue`: reconnect)
+/// or the server stops (`Break`).
+async fn follow(
+    service: &Service,
+    mut listener: ChangeListener,
+    stop: &mut watch::Receiver<bool>,
+) -> std::ops::ControlFlow<()> {
+    loop {
+        let next = tokio::select! {
+            next = listener.next() => next,
+            _ = stop.changed() => return std::ops::ControlFlow::Break(()),
+        };
+        match next {
+            Ok(Some(subject)) => {
+                if let Err(error) = service.apply_change(&subject).await {
+                    tracing::warn!(%error, "applying a change failed; reloading");
+                    return std::ops::ControlFlow::Continue(());
                 }
-                Ok(None) | Err(_) => break,
             }
+            Ok(None) | Err(_) => return std::ops::ControlFlow::Continue(()),
         }
     }
 }

@@ -40,14 +40,17 @@ impl Service {
     /// Reloads every number on sale.
     pub async fn restock_shelf(&self) -> Result<usize> {
         self.shelf.begin_restock();
-        let rows = match dids::list_available(self.store.pool()).await {
-            Ok(rows) => rows,
-            Err(error) => {
-                self.shelf.restock_failed();
-                return Err(error.into());
-            }
-        };
-        let touched = self.shelf.restock(rows)?;
+        let mut on_sale = Vec::new();
+        let loaded = dids::for_each_available(self.store.pool(), |row| {
+            on_sale.push(super::Did::try_from(row)?);
+            Ok::<(), super::Error>(())
+        })
+        .await;
+        if !matches!(loaded, Ok(Ok(()))) {
+            self.shelf.restock_failed();
+            loaded??;
+        }
+        let touched = self.shelf.restock(on_sale);
         for number in touched {
             let row = dids::find_by_number(self.store.pool(), &number).await?;
             self.shelf.update(&number, row)?;

@@ -83,20 +83,19 @@ impl Shelf {
 
     /// Replaces the whole shelf with `rows` (the numbers on sale); returns the
     /// numbers updated since [`Shelf::begin_restock`], which the caller re-reads.
-    pub fn restock(&self, rows: Vec<DidRow>) -> Result<HashSet<String>, super::Error> {
+    pub fn restock(&self, dids: Vec<Did>) -> HashSet<String> {
         let mut fresh = Shelves::default();
-        for row in rows {
-            put(&mut fresh, Did::try_from(row)?);
+        for did in dids {
+            put(&mut fresh, did);
         }
         if let Ok(mut shelves) = self.shelves.write() {
             *shelves = fresh;
         }
-        Ok(self
-            .touched_during_restock
+        self.touched_during_restock
             .lock()
             .ok()
             .and_then(|mut t| t.take())
-            .unwrap_or_default())
+            .unwrap_or_default()
     }
 
     /// Puts a number on the shelf if it is on sale, takes it off otherwise.
@@ -208,6 +207,12 @@ mod tests {
         }
     }
 
+    fn dids(rows: Vec<DidRow>) -> Vec<Did> {
+        rows.into_iter()
+            .map(|r| Did::try_from(r).expect("valid row"))
+            .collect()
+    }
+
     fn numbers(page: Vec<Arc<OnSale>>) -> Vec<String> {
         page.iter().map(|d| d.did.number.clone()).collect()
     }
@@ -226,13 +231,11 @@ mod tests {
     #[test]
     fn pages_merge_types_in_number_order_and_follow_updates() {
         let shelf = Shelf::default();
-        shelf
-            .restock(vec![
-                row(1, "+33123456701", "landline", "available"),
-                row(2, "+33612345670", "mobile_voice", "available"),
-                row(3, "+33123456702", "landline", "available"),
-            ])
-            .expect("restock");
+        shelf.restock(dids(vec![
+            row(1, "+33123456701", "landline", "available"),
+            row(2, "+33612345670", "mobile_voice", "available"),
+            row(3, "+33123456702", "landline", "available"),
+        ]));
         assert_eq!(
             numbers(shelf.page(&query(10))),
             ["+33123456701", "+33123456702", "+33612345670"]
@@ -263,7 +266,7 @@ mod tests {
         let rows = (0..30)
             .map(|i| row(i, &format!("+331234567{i:02}"), "landline", "available"))
             .collect();
-        shelf.restock(rows).expect("restock");
+        shelf.restock(dids(rows));
         let mut q = query(5);
         q.prefix = Some("+3312345671");
         assert_eq!(

@@ -2,6 +2,7 @@
 //! Every state change is a conditional UPDATE, so two buyers, two instances or a
 //! buyer and a sweeper can never both win the same row.
 
+use futures_util::TryStreamExt;
 use sqlx::any::AnyRow;
 use sqlx::{Any, Executor, Row};
 
@@ -142,19 +143,24 @@ fn route_from_row(row: &AnyRow) -> Result<RouteRow, sqlx::Error> {
     })
 }
 
-/// Every number on sale: what the shelf loads.
-pub async fn list_available<'e>(
+/// Every number on sale, handed to `each` one at a time: what the shelf loads.
+/// Streamed, because a million decoded rows held at once cost gigabytes.
+pub async fn for_each_available<'e, E>(
     db: impl Executor<'e, Database = Any>,
-) -> Result<Vec<DidRow>, sqlx::Error> {
-    rows(
-        sqlx::query(concat!(
-            "SELECT ",
-            did_columns!(),
-            " FROM dids WHERE status = 'available'"
-        ))
-        .fetch_all(db)
-        .await?,
-    )
+    mut each: impl FnMut(DidRow) -> Result<(), E>,
+) -> Result<Result<(), E>, sqlx::Error> {
+    let mut rows = sqlx::query(concat!(
+        "SELECT ",
+        did_columns!(),
+        " FROM dids WHERE status = 'available'"
+    ))
+    .fetch(db);
+    while let Some(row) = rows.try_next().await? {
+        if let Err(stop) = each(from_row(&row)?) {
+            return Ok(Err(stop));
+        }
+    }
+    Ok(Ok(()))
 }
 
 /// Every owned number: what the routing plane loads at start.
