@@ -37,33 +37,6 @@ async fn post_body(
     send(request).await
 }
 
-/// Buys `number` (from the standard inventory) for the account and returns its did_id.
-async fn buy(app: &TestApp, token: &str, country: &str, number: &str) -> String {
-    let did_id = app.did_id_of(token, country, number).await;
-    let response = app.assign(token, &did_id).await;
-    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
-    did_id
-}
-
-async fn forward(
-    app: &TestApp,
-    token: &str,
-    did_id: &str,
-    kind: &str,
-    destination: &str,
-) -> Response {
-    app.post(
-        "/api/did/forward",
-        &[
-            ("token", token),
-            ("did_id", did_id),
-            ("type", kind),
-            ("destination", destination),
-        ],
-    )
-    .await
-}
-
 async fn release(app: &TestApp, token: &str, did_id: &str) -> Response {
     app.post("/api/did/release", &[("token", token), ("did_id", did_id)])
         .await
@@ -166,8 +139,8 @@ on_both_backends! {
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
         assert_eq!(list(&app, &token).await, json!({"count": 0, "dids": []}));
-        let mobile = buy(&app, &token, "FR", FR_MOBILE).await;
-        let landline = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let mobile = app.buy(&token, "FR", FR_MOBILE).await;
+        let landline = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
         let body = list(&app, &token).await;
         assert_eq!(body["count"], 2);
@@ -181,7 +154,7 @@ on_both_backends! {
             assert_eq!(did["paid_through"], "2026-12-27T00:00:00Z");
         }
 
-        let response = forward(&app, &token, &landline, "pstn", "+33612345678").await;
+        let response = app.forward(&token, &landline, "pstn", "+33612345678").await;
         assert_eq!(response.status, StatusCode::OK, "{}", response.body);
         assert_eq!(
             listed_forwarding(&app, &token, &landline).await,
@@ -194,9 +167,9 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
-        let response = forward(&app, &token, &did_id, "pstn", "06 12 34 56 78").await;
+        let response = app.forward(&token, &did_id, "pstn", "06 12 34 56 78").await;
 
         assert_eq!(response.status, StatusCode::OK, "{}", response.body);
         assert_eq!(response.body["did_id"].to_string(), did_id);
@@ -214,9 +187,9 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
         assert_eq!(
-            forward(&app, &token, &did_id, "pstn", "+33612345678")
+            app.forward(&token, &did_id, "pstn", "+33612345678")
                 .await
                 .status,
             StatusCode::OK
@@ -230,7 +203,7 @@ on_both_backends! {
             "",
             "   ",
         ] {
-            let response = forward(&app, &token, &did_id, "pstn", bad).await;
+            let response = app.forward(&token, &did_id, "pstn", bad).await;
             assert_error(
                 &response,
                 StatusCode::BAD_REQUEST,
@@ -249,9 +222,9 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
-        let ok = forward(&app, &token, &did_id, "sip", "sip:alice@example.com:5080").await;
+        let ok = app.forward(&token, &did_id, "sip", "sip:alice@example.com:5080").await;
         assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
         assert_eq!(
             ok.body["forwarding"],
@@ -269,7 +242,7 @@ on_both_backends! {
             "http://example.com",
             "sip:@b.com",
         ] {
-            let response = forward(&app, &token, &did_id, "sip", hostile).await;
+            let response = app.forward(&token, &did_id, "sip", hostile).await;
             assert_error(
                 &response,
                 StatusCode::BAD_REQUEST,
@@ -287,7 +260,7 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
         // inet_aton (and so getaddrinfo) reads each of these hosts as 127.0.0.1; no real
         // host name has an all-numeric top label.
@@ -298,7 +271,7 @@ on_both_backends! {
             "sip:a@0x7f000001",
             "sip:a@127.0.0.01",
         ] {
-            let response = forward(&app, &token, &did_id, "sip", hostile).await;
+            let response = app.forward(&token, &did_id, "sip", hostile).await;
             assert_error(
                 &response,
                 StatusCode::BAD_REQUEST,
@@ -313,9 +286,9 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
-        let ok = forward(&app, &token, &did_id, "ip", "203.0.113.10:5060").await;
+        let ok = app.forward(&token, &did_id, "ip", "203.0.113.10:5060").await;
         assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
         assert_eq!(
             ok.body["forwarding"],
@@ -333,7 +306,7 @@ on_both_backends! {
             "203.0.113.10:70000",
             "example.com",
         ] {
-            let response = forward(&app, &token, &did_id, "ip", bad).await;
+            let response = app.forward(&token, &did_id, "ip", bad).await;
             assert_error(
                 &response,
                 StatusCode::BAD_REQUEST,
@@ -347,9 +320,9 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
-        let refused = forward(&app, &token, &did_id, "extension", "1001").await;
+        let refused = app.forward(&token, &did_id, "extension", "1001").await;
         assert_error(
             &refused,
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -362,14 +335,14 @@ on_both_backends! {
             .set_pbx_host("alice", Some("pbx.example.com"))
             .await
             .expect("PBX host set");
-        let ok = forward(&app, &token, &did_id, "extension", "1001").await;
+        let ok = app.forward(&token, &did_id, "extension", "1001").await;
         assert_eq!(ok.status, StatusCode::OK, "{}", ok.body);
         assert_eq!(
             ok.body["forwarding"],
             json!({"type": "extension", "destination": "1001"})
         );
 
-        let bad = forward(&app, &token, &did_id, "extension", "10a1").await;
+        let bad = app.forward(&token, &did_id, "extension", "10a1").await;
         assert_error(
             &bad,
             StatusCode::BAD_REQUEST,
@@ -382,20 +355,20 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
-        let plain = forward(&app, &token, &did_id, "access_number", "").await;
+        let plain = app.forward(&token, &did_id, "access_number", "").await;
         assert_eq!(plain.status, StatusCode::OK, "{}", plain.body);
         assert_eq!(plain.body["forwarding"]["type"], "access_number");
 
-        let profile = forward(&app, &token, &did_id, "access_number", "42").await;
+        let profile = app.forward(&token, &did_id, "access_number", "42").await;
         assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
         assert_eq!(
             profile.body["forwarding"],
             json!({"type": "access_number", "destination": "42"})
         );
 
-        let bad = forward(&app, &token, &did_id, "access_number", "sip:x@y.com").await;
+        let bad = app.forward(&token, &did_id, "access_number", "sip:x@y.com").await;
         assert_error(
             &bad,
             StatusCode::BAD_REQUEST,
@@ -408,9 +381,9 @@ on_both_backends! {
         let app = TestApp::spawn_with(|c| c.service.routing.disa_uri = None).await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
-        let response = forward(&app, &token, &did_id, "access_number", "").await;
+        let response = app.forward(&token, &did_id, "access_number", "").await;
 
         assert_error(
             &response,
@@ -425,10 +398,10 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
         for kind in ["fax", "email", "sip2"] {
-            let response = forward(&app, &token, &did_id, kind, "+33612345678").await;
+            let response = app.forward(&token, &did_id, kind, "+33612345678").await;
             assert_error(
                 &response,
                 StatusCode::BAD_REQUEST,
@@ -459,7 +432,7 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
         for (kind, destination, stored) in [
             ("pstn", "06 12 34 56 78", "+33612345678"),
@@ -471,7 +444,7 @@ on_both_backends! {
             ("ip", "203.0.113.10:5060", "203.0.113.10:5060"),
             ("pstn", "+12015550199", "+12015550199"),
         ] {
-            let response = forward(&app, &token, &did_id, kind, destination).await;
+            let response = app.forward(&token, &did_id, kind, destination).await;
             assert_eq!(response.status, StatusCode::OK, "{kind}: {}", response.body);
             assert_eq!(
                 listed_forwarding(&app, &token, &did_id).await,
@@ -485,10 +458,10 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
-        let other = buy(&app, &token, "FR", FR_MOBILE).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
+        let other = app.buy(&token, "FR", FR_MOBILE).await;
         assert_eq!(
-            forward(&app, &token, &did_id, "sip", "sip:alice@example.com")
+            app.forward(&token, &did_id, "sip", "sip:alice@example.com")
                 .await
                 .status,
             StatusCode::OK
@@ -527,7 +500,7 @@ on_both_backends! {
             "did_not_found",
             "second release",
         );
-        let forward_after = forward(&app, &token, &did_id, "pstn", "+33612345678").await;
+        let forward_after = app.forward(&token, &did_id, "pstn", "+33612345678").await;
         assert_error(
             &forward_after,
             StatusCode::NOT_FOUND,
@@ -542,7 +515,7 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
         app.clock.advance(3600 + 5);
         let response = release(&app, &token, &did_id).await;
@@ -556,7 +529,7 @@ on_both_backends! {
         standard_inventory(&app).await;
         let alice = app.account_with_balance("alice", 100_00).await;
         let bob = app.account_with_balance("bob", 100_00).await;
-        let did_id = buy(&app, &alice, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&alice, "FR", FR_LANDLINE_1).await;
         assert_eq!(release(&app, &alice, &did_id).await.status, StatusCode::OK);
 
         for token in [&alice, &bob] {
@@ -576,9 +549,9 @@ on_both_backends! {
         standard_inventory(&app).await;
         let alice = app.account_with_balance("alice", 100_00).await;
         let bob = app.account_with_balance("bob", 100_00).await;
-        let did_id = buy(&app, &alice, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&alice, "FR", FR_LANDLINE_1).await;
         assert_eq!(
-            forward(&app, &alice, &did_id, "pstn", "+33612345678")
+            app.forward(&alice, &did_id, "pstn", "+33612345678")
                 .await
                 .status,
             StatusCode::OK
@@ -630,7 +603,7 @@ on_both_backends! {
         standard_inventory(&app).await;
         let alice = app.account_with_balance("alice", 100_00).await;
         let bob = app.account_with_balance("bob", 100_00).await;
-        let did_id = buy(&app, &alice, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&alice, "FR", FR_LANDLINE_1).await;
 
         assert_eq!(list(&app, &bob).await, json!({"count": 0, "dids": []}));
         let taken = app.assign(&bob, &did_id).await;
@@ -643,7 +616,7 @@ on_both_backends! {
         assert_eq!(app.balance(&bob).await, "100.00");
         assert_eq!(list(&app, &alice).await["count"], 1);
 
-        let bobs = buy(&app, &bob, "FR", FR_LANDLINE_2).await;
+        let bobs = app.buy(&bob, "FR", FR_LANDLINE_2).await;
         let alices_list = list(&app, &alice).await;
         assert!(
             alices_list["dids"]
@@ -670,7 +643,7 @@ on_both_backends! {
             "99999999999999999999",
             "0x10",
         ] {
-            let forwarded = forward(&app, &token, bad, "pstn", "+33612345678").await;
+            let forwarded = app.forward(&token, bad, "pstn", "+33612345678").await;
             assert_error(
                 &forwarded,
                 StatusCode::BAD_REQUEST,
@@ -706,7 +679,7 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
         let free = app.did_id_of(&token, "FR", FR_LANDLINE_2).await;
         let before = snapshot(&app, &token).await;
 
@@ -867,7 +840,7 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 10_00).await;
-        let did_id = buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
         let response = app.post("/api/ledger", &[("token", &token)]).await;
 
@@ -912,7 +885,7 @@ on_both_backends! {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 10_00).await;
-        buy(&app, &token, "FR", FR_LANDLINE_1).await;
+        app.buy(&token, "FR", FR_LANDLINE_1).await;
 
         let first = app
             .post("/api/ledger", &[("token", &token), ("limit", "2")])
@@ -964,7 +937,7 @@ on_both_backends! {
         standard_inventory(&app).await;
         let alice = app.account_with_balance("alice", 10_00).await;
         let bob = app.account_with_balance("bob", 20_00).await;
-        buy(&app, &alice, "FR", FR_LANDLINE_1).await;
+        app.buy(&alice, "FR", FR_LANDLINE_1).await;
 
         let response = app.post("/api/ledger", &[("token", &bob)]).await;
 
