@@ -159,6 +159,17 @@ async fn ids_of(
         .collect()
 }
 
+/// The ids of the numbers an account owns, as the database says.
+async fn owned_ids(service: &Service, account_id: i64) -> HashSet<String> {
+    service
+        .list_numbers(account_id)
+        .await
+        .expect("numbers")
+        .iter()
+        .map(|d| d.id.to_string())
+        .collect()
+}
+
 /// Checks, straight from the database, that no balance is negative, every
 /// balance equals its ledger, and each account owns exactly `expected` (did ids).
 async fn assert_books_balance(service: &Service, expected: &HashMap<String, HashSet<String>>) {
@@ -170,13 +181,7 @@ async fn assert_books_balance(service: &Service, expected: &HashMap<String, Hash
             account.username
         );
         assert!(balance >= 0, "{}: negative balance", account.username);
-        let owned: HashSet<String> = service
-            .list_numbers(account.id)
-            .await
-            .expect("numbers")
-            .iter()
-            .map(|d| d.id.to_string())
-            .collect();
+        let owned = owned_ids(service, account.id).await;
         let told = expected.get(&account.username).cloned().unwrap_or_default();
         assert_eq!(
             owned, told,
@@ -417,13 +422,7 @@ async fn crash_during_purchases() {
             "{}: balance equals ledger after the crash",
             account.username
         );
-        let owned: HashSet<String> = service
-            .list_numbers(account.id)
-            .await
-            .expect("numbers")
-            .iter()
-            .map(|d| d.id.to_string())
-            .collect();
+        let owned = owned_ids(&service, account.id).await;
         for did in acknowledged.get(&account.username).into_iter().flatten() {
             assert!(
                 owned.contains(did),

@@ -52,22 +52,8 @@ print(value)' "$1"
   }
 fi
 
-# A loopback port free for both UDP and TCP right now.
-free_port() {
-  python3 -c '
-import socket
-while True:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    print(port)
-    break'
-}
+# shellcheck source=bench/sip/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 fail() {
   echo "ci-demo: $*" >&2

@@ -41,22 +41,8 @@ cargo build --release --quiet --bin didhub --example bench_load
 BIN=target/release
 HZ=$(getconf CLK_TCK)
 
-# A loopback port free for both UDP and TCP right now.
-free_port() {
-  python3 -c '
-import socket
-while True:
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("127.0.0.1", 0))
-    port = u.getsockname()[1]
-    t = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        t.bind(("127.0.0.1", port))
-    except OSError:
-        continue
-    print(port)
-    break'
-}
+# shellcheck source=bench/sip/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
 # sip_probe PORT NUMBER…: waits (20 s at most) until OPTIONS is answered, then
 # sends one INVITE (and its ACK) per number; prints "NUMBER STATUS CONTACT" each.
