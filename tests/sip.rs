@@ -388,6 +388,86 @@ async fn garbage_gets_nothing_and_the_server_still_answers_the_next_request() {
     );
 }
 
+/// Requests that queue up while the server is busy are taken in batches
+/// (recvmmsg) and answered in batches (sendmmsg): each answer must still be
+/// the one for its own request.
+#[tokio::test]
+async fn a_burst_of_queued_invites_gets_one_matching_answer_each() {
+    let server = start().await;
+    let socket = client().await;
+    // Rounds small enough for both sockets' default receive buffers, even
+    // when the machine is busy and a reader is late.
+    let (rounds, per_round) = (10, 40);
+    let mut answered = std::collections::HashSet::new();
+    for round in 0..rounds {
+        for i in round * per_round..(round + 1) * per_round {
+            let (uri, call_id) = if i % 3 == 0 {
+                ("sip:+33999999999@h", format!("unknown-{i}@t"))
+            } else {
+                ("sip:+33123456789@h", format!("routed-{i}@t"))
+            };
+            let via = via_of(&socket, &format!("burst{i}"));
+            let invite = request("INVITE", uri, &via, &call_id, "");
+            socket
+                .send_to(invite.as_bytes(), server.addr)
+                .await
+                .unwrap();
+        }
+        for _ in 0..per_round {
+            let response = receive(&socket).await;
+            let call_id = header_values(&response, "Call-ID")[0].to_owned();
+            let expected = if call_id.starts_with("unknown-") {
+                404
+            } else {
+                302
+            };
+            assert_eq!(status(&response), expected, "{response}");
+            if expected == 302 {
+                assert_eq!(header_values(&response, "Contact"), [format!("<{TARGET}>")]);
+            }
+            let i = &call_id[call_id.find('-').unwrap() + 1..call_id.find('@').unwrap()];
+            let branch = format!("branch=z9hG4bKburst{i}");
+            assert!(
+                header_values(&response, "Via")[0]
+                    .split(';')
+                    .any(|p| p == branch),
+                "{response}"
+            );
+            assert!(answered.insert(call_id), "answered twice: {response}");
+        }
+    }
+    let calls = rounds * per_round;
+    assert_eq!(answered.len(), calls);
+    assert_silent(&socket).await;
+}
+
+/// An answer sent to a closed port comes back as an ICMP error, which Linux
+/// reports on the server's next receive; the server must carry on.
+#[tokio::test]
+async fn an_answer_to_a_closed_port_does_not_stop_the_server() {
+    let server = start().await;
+    let closed = client().await;
+    let closed_via = via_of(&closed, "closed");
+    drop(closed);
+    let socket = client().await;
+    for i in 0..5 {
+        let options = request(
+            "OPTIONS",
+            "sip:h",
+            &closed_via,
+            &format!("closed-{i}@t"),
+            "",
+        );
+        socket
+            .send_to(options.as_bytes(), server.addr)
+            .await
+            .unwrap();
+        sleep(Duration::from_millis(20)).await;
+    }
+    assert_silent(&socket).await;
+    assert_alive(server.addr).await;
+}
+
 /// A valid INVITE padded (with an extra header) to exactly `size` bytes.
 fn padded_invite(socket: &UdpSocket, size: usize) -> Vec<u8> {
     let base = request(

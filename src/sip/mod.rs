@@ -52,6 +52,7 @@ mod response;
 mod server;
 #[cfg(test)]
 mod tests;
+mod udp;
 
 pub use response::{ALLOW, SERVER, respond_to, to_tag};
 pub use server::{SipConfig, SipServer, start};

@@ -1,5 +1,5 @@
-//! The sockets: one UDP socket served by a dedicated task, and a TCP listener
-//! with one task per connection.
+//! The sockets: one UDP socket served by a thread of its own (see
+//! [`super::udp`]), and a TCP listener with one task per connection.
 
 use super::parse::{Frame, Framer};
 use super::response::respond_to;
@@ -7,9 +7,10 @@ use super::{RouteSource, Transport};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 use tokio::time::timeout;
@@ -62,8 +63,6 @@ impl SipServer {
     }
 }
 
-/// UDP datagrams drained per readiness wake-up before checking for `stop`.
-const UDP_BATCH: usize = 256;
 /// Bytes read from a TCP connection at a time.
 const TCP_CHUNK: usize = 16 * 1024;
 /// Kernel buffer sizes asked for the UDP socket (the kernel may cap them at
@@ -84,7 +83,7 @@ pub async fn start(
     let local_addr = udp.local_addr()?;
     let max = config.max_message_bytes.max(1);
     let tasks = vec![
-        tokio::spawn(udp_loop(udp, routes.clone(), max, stop.clone())),
+        tokio::spawn(udp_task(udp, routes.clone(), max, stop.clone())),
         tokio::spawn(tcp_loop(
             tcp,
             routes,
@@ -100,7 +99,7 @@ pub async fn start(
     Ok(SipServer { local_addr, tasks })
 }
 
-async fn bind(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+async fn bind(listen: SocketAddr) -> io::Result<(std::net::UdpSocket, TcpListener)> {
     if listen.port() != 0 {
         let udp = udp_socket(listen)?;
         let tcp = TcpListener::bind(listen).await?;
@@ -118,15 +117,14 @@ async fn bind(listen: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
     Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
 }
 
-fn udp_socket(addr: SocketAddr) -> io::Result<UdpSocket> {
+fn udp_socket(addr: SocketAddr) -> io::Result<std::net::UdpSocket> {
     use socket2::{Domain, Protocol, Socket, Type};
     let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
     // Best effort: a smaller buffer only means drops under bursts.
     let _ = socket.set_recv_buffer_size(UDP_RECV_BUFFER);
     let _ = socket.set_send_buffer_size(UDP_SEND_BUFFER);
-    socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// Resolves when `stop` turns true or its sender is dropped.
@@ -134,59 +132,29 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|&s| s).await;
 }
 
-/// The UDP hot path: one receive buffer and one response buffer for the life
-/// of the task, drained without going back to the scheduler while datagrams
-/// are queued.
-async fn udp_loop(
-    socket: UdpSocket,
+/// Runs the UDP thread (see [`super::udp`]) and stops it when `stop` turns.
+async fn udp_task(
+    socket: std::net::UdpSocket,
     routes: Arc<dyn RouteSource>,
     max: usize,
     stop: watch::Receiver<bool>,
 ) {
-    // One byte more than the limit, so an oversized datagram shows as such.
-    let mut buf = vec![0u8; max + 1];
-    let mut out = Vec::with_capacity(2048);
-    let stopped = stopped(stop);
-    tokio::pin!(stopped);
-    loop {
-        tokio::select! {
-            biased;
-            () = &mut stopped => return,
-            ready = socket.readable() => {
-                if let Err(e) = ready {
-                    tracing::error!(error = %e, "SIP UDP socket failed");
-                    return;
-                }
-            }
+    let flag = Arc::new(AtomicBool::new(false));
+    let thread_flag = Arc::clone(&flag);
+    let thread = match std::thread::Builder::new()
+        .name("didhub-sip-udp".into())
+        .spawn(move || super::udp::serve(socket, routes, max, thread_flag))
+    {
+        Ok(thread) => thread,
+        Err(e) => {
+            tracing::error!(error = %e, "could not start the SIP UDP thread");
+            return;
         }
-        for _ in 0..UDP_BATCH {
-            let (n, source) = match socket.try_recv_from(&mut buf) {
-                Ok(received) => received,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) => {
-                    tracing::debug!(error = %e, "SIP UDP receive error");
-                    continue;
-                }
-            };
-            if n > max {
-                tracing::debug!(%source, "oversized SIP datagram dropped");
-                continue;
-            }
-            let Some(destination) =
-                respond_to(&buf[..n], Transport::Udp, source, &*routes, &mut out)
-            else {
-                continue;
-            };
-            match socket.try_send_to(&out, destination) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    if let Err(e) = socket.send_to(&out, destination).await {
-                        tracing::debug!(error = %e, %destination, "SIP UDP send error");
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, %destination, "SIP UDP send error"),
-            }
-        }
+    };
+    stopped(stop).await;
+    flag.store(true, Ordering::Relaxed);
+    if let Ok(Err(_)) = tokio::task::spawn_blocking(move || thread.join()).await {
+        tracing::error!("the SIP UDP thread panicked");
     }
 }
 
