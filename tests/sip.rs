@@ -388,6 +388,39 @@ async fn garbage_gets_nothing_and_the_server_still_answers_the_next_request() {
     );
 }
 
+/// The batched receive and send carry IPv6 addresses too: the answer goes
+/// back to the [::1] port it came from.
+#[tokio::test]
+async fn an_invite_over_udp_on_ipv6_gets_its_302() {
+    let Ok(socket) = UdpSocket::bind("[::1]:0").await else {
+        eprintln!("no IPv6 loopback on this machine; nothing to test");
+        return;
+    };
+    let server = start_with(SipConfig {
+        listen: "[::1]:0".parse().unwrap(),
+        ..SipConfig::default()
+    })
+    .await;
+    let invite = request(
+        "INVITE",
+        "sip:+33123456789@h",
+        &format!(
+            "SIP/2.0/UDP {};branch=z9hG4bKv6;rport",
+            socket.local_addr().unwrap()
+        ),
+        "v6@t",
+        "",
+    );
+    let response = exchange(&socket, server.addr, invite.as_bytes()).await;
+    assert_eq!(status(&response), 302, "{response}");
+    assert_eq!(header_values(&response, "Contact"), [format!("<{TARGET}>")]);
+    let port = socket.local_addr().unwrap().port();
+    assert!(
+        header_values(&response, "Via")[0].contains(&format!(";rport={port}")),
+        "{response}"
+    );
+}
+
 /// Requests that queue up while the server is busy are taken in batches
 /// (recvmmsg) and answered in batches (sendmmsg): each answer must still be
 /// the one for its own request.
