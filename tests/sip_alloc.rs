@@ -77,6 +77,14 @@ fn answering_requests_allocates_nothing_once_warm() {
             "302",
         ),
         (request("INVITE", "sip:33123456789@h", ""), "302"),
+        (
+            request(
+                "INVITE",
+                "sip:+33123456789@h",
+                "Diversion: <sip:+14155550111@a.example>;reason=no-answer\r\n",
+            ),
+            "302",
+        ),
         (request("INVITE", "sip:0033123456789@h", ""), "302"),
         (request("INVITE", "tel:+33-1-23-45-67-89", ""), "302"),
         (request("INVITE", "sip:+33198765432@h", ""), "480"),

@@ -20,11 +20,24 @@ pub const MAX_INPUT: usize = 64;
 /// Room for "+" and 15 digits.
 pub type Scratch = [u8; MAX_DIGITS + 1];
 
-/// Normalises a Request-URI user part (or `tel:` number) to E.164 "+digits".
-/// User parameters (`;npdi`, `;rn=…`, `;phone-context=…`) are ignored.
-/// Returns `None` for anything that is not an international number.
+/// Normalises a Request-URI user part (or `tel:` number, with its
+/// parameters) to E.164 "+digits". Returns `None` for anything that is not a
+/// number in the global plan.
+///
+/// A local number (RFC 3966 §5.1.5: no "+", with a `phone-context`) reads in
+/// its context: `0123456789;phone-context=+33` is +33123456789 (the national
+/// trunk prefix goes, as libphonenumber knows it per country) and
+/// `23456789;phone-context=+331` the same; a domain-name context names a
+/// private plan, which no DID belongs to. Other user parameters (`;npdi`,
+/// `;rn=…`) are ignored.
 pub fn to_e164<'s>(user: &[u8], scratch: &'s mut Scratch) -> Option<Cow<'s, str>> {
-    let user = user.split(|&b| b == b';').next().unwrap_or_default();
+    let mut parts = user.split(|&b| b == b';');
+    let user = parts.next().unwrap_or_default();
+    let context = parts.find_map(|p| {
+        let (name, value) = p.split_at(p.iter().position(|&b| b == b'=')?);
+        name.eq_ignore_ascii_case(b"phone-context")
+            .then_some(&value[1..])
+    });
     if user.is_empty() || user.len() > MAX_INPUT {
         return None;
     }
@@ -58,6 +71,9 @@ pub fn to_e164<'s>(user: &[u8], scratch: &'s mut Scratch) -> Option<Cow<'s, str>
         decoded_len += 1;
     }
     let digits = &digits[..n];
+    if !plus && let Some(context) = context {
+        return in_context(digits, context).map(Cow::Owned);
+    }
     let prefix = if plus {
         0
     } else if digits.starts_with(b"00") {
@@ -100,6 +116,36 @@ fn libphonenumber(decoded: &[u8], prefix_digits: usize) -> Option<String> {
         text.push(char::from(c));
     }
     E164::parse(&text, None).ok().map(E164::into_string)
+}
+
+/// A local number's digits read in a `phone-context` (RFC 3966 §5.1.5): a
+/// global number prefix ("+33", "+1-212", "%2B33") or a domain name, which
+/// makes the number private (`None`).
+fn in_context(local: &[u8], context: &[u8]) -> Option<String> {
+    let context = match context.strip_prefix(b"+") {
+        Some(rest) => rest,
+        None if context.len() > 3 && context[..3].eq_ignore_ascii_case(b"%2b") => &context[3..],
+        None => return None,
+    };
+    let mut prefix = String::with_capacity(MAX_DIGITS);
+    for &c in context {
+        match c {
+            b'0'..=b'9' => prefix.push(char::from(c)),
+            b'-' | b'.' | b'(' | b')' => {}
+            _ => return None,
+        }
+    }
+    let local = std::str::from_utf8(local).ok()?;
+    if prefix.is_empty() || local.is_empty() || prefix.starts_with('0') {
+        return None;
+    }
+    if let Ok(e164) = E164::parse(&format!("+{prefix} {local}"), None) {
+        return Some(e164.into_string());
+    }
+    // Numbers libphonenumber does not know (new ranges, test numbers): the
+    // plain reading, when there is no trunk prefix to misread.
+    (!local.starts_with('0') && prefix.len() + local.len() <= MAX_DIGITS)
+        .then(|| format!("+{prefix}{local}"))
 }
 
 fn hex(b: u8) -> Option<u8> {

@@ -319,6 +319,7 @@ pub enum Name {
     MaxForwards,
     ContentLength,
     Require,
+    Diversion,
     Other,
 }
 
@@ -341,6 +342,7 @@ pub fn classify(name: &[u8]) -> Name {
         4 if is(b"cseq") => Name::CSeq,
         7 if is(b"call-id") => Name::CallId,
         7 if is(b"require") => Name::Require,
+        9 if is(b"diversion") => Name::Diversion,
         12 if is(b"max-forwards") => Name::MaxForwards,
         14 if is(b"content-length") => Name::ContentLength,
         _ => Name::Other,
@@ -403,6 +405,10 @@ pub struct Summary<'a> {
     pub cseq: Option<&'a [u8]>,
     pub max_forwards: Option<&'a [u8]>,
     pub content_length: Option<&'a [u8]>,
+    /// The header lines from the first `Diversion` to the last one (RFC
+    /// 5806: the diversions the call went through before reaching us, most
+    /// recent first), empty when there is none.
+    pub diversions: &'a [u8],
     /// Whether any `Require` header is present.
     pub require: bool,
     /// The first malformation seen.
@@ -434,6 +440,7 @@ fn summarise_until_blank(head: &[u8]) -> (Summary<'_>, usize) {
     let mut s = Summary::default();
     let mut lines = headers(head);
     let mut vias = (0, 0);
+    let mut diversions: Option<(usize, usize)> = None;
     let end = loop {
         let start = head.len() - lines.rest.len();
         if lines.rest.starts_with(b"\n") || lines.rest.starts_with(b"\r\n") {
@@ -486,10 +493,17 @@ fn summarise_until_blank(head: &[u8]) -> (Summary<'_>, usize) {
                 None => s.content_length = Some(value),
             },
             Name::Require => s.require = true,
+            Name::Diversion => {
+                let first = diversions.map_or(start, |(first, _)| first);
+                diversions = Some((first, head.len() - lines.rest.len()));
+            }
             Name::Other => {}
         }
     };
     s.vias = &head[vias.0..vias.1];
+    if let Some((first, last)) = diversions {
+        s.diversions = &head[first..last];
+    }
     (s, end)
 }
 
@@ -848,9 +862,11 @@ pub fn parse_request_uri(uri: &[u8]) -> Result<RequestUri<'_>, UriError> {
         if number.is_empty() {
             return Err(UriError::Malformed);
         }
+        // The parameters stay with the number: `phone-context` decides how
+        // a local number reads (see `number::to_e164`).
         return Ok(RequestUri {
             scheme: Scheme::Tel,
-            user: Some(number),
+            user: Some(rest),
             host: &rest[..0],
         });
     } else {

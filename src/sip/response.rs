@@ -238,10 +238,27 @@ pub fn respond_to(
             out.extend_from_slice(b">\r\nDiversion: <");
             write_diversion_uri(out, &uri, &did);
             out.extend_from_slice(b">;reason=unconditional\r\n");
+            write_earlier_diversions(out, s.diversions);
             ctx.finish(out);
         }
     }
     Some(destination)
+}
+
+/// The diversions the call went through before reaching us follow ours, in
+/// the order the request listed them: RFC 5806 keeps the history with the
+/// call, most recent first, so the next hop sees every redirection.
+fn write_earlier_diversions(out: &mut Vec<u8>, lines: &[u8]) {
+    for h in headers(lines).flatten() {
+        if classify(h.name) != Name::Diversion {
+            continue;
+        }
+        for entry in comma_values(h.value).filter(|e| !e.is_empty()) {
+            out.extend_from_slice(b"Diversion: ");
+            write_unfolded(out, entry);
+            out.extend_from_slice(b"\r\n");
+        }
+    }
 }
 
 fn write_diversion_uri(out: &mut Vec<u8>, uri: &RequestUri<'_>, did: &str) {

@@ -342,7 +342,11 @@ fn request_uris_give_scheme_user_and_host() {
     let uri = parse_request_uri(b"tel:+33-1-23-45-67-89;phone-context=example.com").unwrap();
     assert_eq!(
         (uri.scheme, uri.user, uri.host),
-        (Scheme::Tel, Some(&b"+33-1-23-45-67-89"[..]), &b""[..])
+        (
+            Scheme::Tel,
+            Some(&b"+33-1-23-45-67-89;phone-context=example.com"[..]),
+            &b""[..]
+        )
     );
     assert_eq!(parse_request_uri(b"sip:gw.example").unwrap().user, None);
     assert_eq!(
@@ -458,6 +462,34 @@ fn every_form_peers_send_normalises_to_the_same_e164_number() {
 }
 
 #[test]
+fn local_numbers_read_in_their_phone_context() {
+    for user in [
+        "0123456789;phone-context=+33",
+        "01-23-45-67-89;phone-context=+33",
+        "0123456789;Phone-Context=%2B33",
+        "23456789;phone-context=+331",
+        "123456789;npdi;phone-context=+33",
+        // A global number's context is irrelevant (RFC 3966 forbids it there).
+        "+33123456789;phone-context=example.com",
+    ] {
+        assert_eq!(e164(user).as_deref(), Some(DID), "{user}");
+    }
+    // Unknown to libphonenumber: read as written, without a trunk prefix.
+    assert_eq!(e164("123;phone-context=+999").as_deref(), Some("+999123"));
+    for private in [
+        // A domain context is a private numbering plan: no DID is in it.
+        "0123456789;phone-context=pbx.example.com",
+        "33123456789;phone-context=example.com",
+        "1234;phone-context=+",
+        "1234;phone-context=+0",
+        "1234;phone-context=+33a",
+        "0999999;phone-context=+999",
+    ] {
+        assert_eq!(e164(private), None, "{private}");
+    }
+}
+
+#[test]
 fn plain_forms_do_not_need_libphonenumber() {
     // Not a valid number for libphonenumber, still read as dialled.
     assert_eq!(e164("+999123").as_deref(), Some("+999123"));
@@ -568,6 +600,49 @@ fn the_diversion_names_the_did_at_the_request_uri_host() {
         header_values(&response, "Diversion"),
         ["<tel:+33123456789>;reason=unconditional"]
     );
+}
+
+#[test]
+fn a_local_tel_or_sip_number_with_a_phone_context_is_redirected() {
+    for uri in [
+        "tel:0123456789;phone-context=+33",
+        "sip:0123456789;phone-context=+33@h.example;user=phone",
+    ] {
+        let response = answer(&request("INVITE", uri, "")).unwrap();
+        assert_eq!(status(&response), 302, "{uri}");
+        assert_eq!(header_values(&response, "Contact"), [format!("<{TARGET}>")]);
+    }
+    let private = request("INVITE", "tel:0123456789;phone-context=pbx.example", "");
+    assert_eq!(status(&answer(&private).unwrap()), 404);
+}
+
+#[test]
+fn earlier_diversions_follow_ours_in_the_order_received() {
+    let response = answer(&request(
+        "INVITE",
+        "sip:+33123456789@h.example",
+        "Diversion: <sip:+14155550111@a.example>;reason=no-answer,\r\n \"Desk, 2\" <sip:+14155550122@b.example>;reason=busy\r\n\
+Subject: x\r\n\
+diversion: <tel:+14155550133>;reason=unconditional;counter=1\r\n",
+    ))
+    .unwrap();
+    assert_eq!(
+        header_values(&response, "Diversion"),
+        [
+            "<sip:+33123456789@h.example>;reason=unconditional",
+            "<sip:+14155550111@a.example>;reason=no-answer",
+            "\"Desk, 2\" <sip:+14155550122@b.example>;reason=busy",
+            "<tel:+14155550133>;reason=unconditional;counter=1",
+        ]
+    );
+    // Only a 302 carries them.
+    let busy = answer(&request(
+        "INVITE",
+        "sip:+33198765432@h.example",
+        "Diversion: <sip:+14155550111@a.example>;reason=no-answer\r\n",
+    ))
+    .unwrap();
+    assert!(header_values(&busy, "Diversion").is_empty());
 }
 
 #[test]
