@@ -2,7 +2,9 @@
 //! request-to-response function: nothing may panic, and every answer must be
 //! a SIP response ending its header section with `Content-Length: 0`.
 //!
-//! Run with `cargo +nightly fuzz run sip_parse` from the repository root.
+//! Run with `cargo +nightly fuzz run sip_parse fuzz/corpus/sip_parse fuzz/seeds`
+//! from the repository root (`fuzz/seeds` holds a few real messages to start
+//! from: compact and folded headers, phone-context, Diversion, TCP framing).
 
 #![no_main]
 
