@@ -5,7 +5,8 @@
 # sip:alice@pbx.example.com, then place CALLS calls to it with sipp
 # (bench/sip/uac_redirect.xml) and require every one to get its 302 with that
 # Contact and to send its ACK. Prints "sipp: N passed, N failed"; exits
-# non-zero unless all calls passed. Loopback only, bounded in time.
+# non-zero unless all calls passed. Then the same with examples/sip_rtt (1,000
+# calls in 2 s), which must get every 302. Loopback only, bounded in time.
 #
 #   bash bench/sip/ci-demo.sh                  # uses target/debug/didhub (cargo build)
 #   DIDHUB_BIN=target/release/didhub bash bench/sip/ci-demo.sh
@@ -132,4 +133,17 @@ if [ "$status" != 0 ] || [ "$failed" != 0 ]; then
     "$acks sent their ACK in the INVITE's transaction" >&2
   tail -n 40 "$WORK/errors.log" "$WORK/sipp.out" >&2 2>/dev/null || true
   fail "calls failed"
+fi
+
+# The benchmark's microsecond client (examples/sip_rtt, built by cargo test)
+# against the same server and number: every call must get its 302.
+RTT_BIN=${SIP_RTT_BIN:-$(dirname "$BIN")/examples/sip_rtt}
+if [ -x "$RTT_BIN" ]; then
+  line=$("$RTT_BIN" --target "127.0.0.1:$SIP_PORT" --numbers "$WORK/number.csv" --rate 500 --duration 2 \
+    --warmup 0.5 2> "$WORK/sip_rtt.err") || fail "sip_rtt failed: $(cat "$WORK/sip_rtt.err")"
+  echo "sip_rtt: $line"
+  grep -q ' lost=0 other_status=0 ' <<< " $line " && grep -q ' answered=1000 ' <<< " $line " \
+    || fail "sip_rtt: calls without their 302"
+else
+  echo "ci-demo: no $RTT_BIN (cargo test builds it); sip_rtt check skipped" >&2
 fi
