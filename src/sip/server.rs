@@ -83,7 +83,7 @@ pub async fn start(
     let local_addr = udp.local_addr()?;
     let max = config.max_message_bytes.max(1);
     let tasks = vec![
-        tokio::spawn(udp_task(udp, routes.clone(), max, stop.clone())),
+        tokio::spawn(stop_udp(start_udp(udp, routes.clone(), max)?, stop.clone())),
         tokio::spawn(tcp_loop(
             tcp,
             routes,
@@ -132,27 +132,31 @@ async fn stopped(mut stop: watch::Receiver<bool>) {
     let _ = stop.wait_for(|&s| s).await;
 }
 
-/// Runs the UDP thread (see [`super::udp`]) and stops it when `stop` turns.
-async fn udp_task(
+/// The UDP thread (see [`super::udp`]) and the flag that stops it.
+struct UdpThread {
+    thread: std::thread::JoinHandle<()>,
+    stop: Arc<AtomicBool>,
+}
+
+/// Starts the UDP thread; failing to start it fails the server's start.
+fn start_udp(
     socket: std::net::UdpSocket,
     routes: Arc<dyn RouteSource>,
     max: usize,
-    stop: watch::Receiver<bool>,
-) {
-    let flag = Arc::new(AtomicBool::new(false));
-    let thread_flag = Arc::clone(&flag);
-    let thread = match std::thread::Builder::new()
+) -> io::Result<UdpThread> {
+    let stop = Arc::new(AtomicBool::new(false));
+    let thread_stop = Arc::clone(&stop);
+    let thread = std::thread::Builder::new()
         .name("didhub-sip-udp".into())
-        .spawn(move || super::udp::serve(socket, routes, max, thread_flag))
-    {
-        Ok(thread) => thread,
-        Err(e) => {
-            tracing::error!(error = %e, "could not start the SIP UDP thread");
-            return;
-        }
-    };
+        .spawn(move || super::udp::serve(socket, routes, max, thread_stop))?;
+    Ok(UdpThread { thread, stop })
+}
+
+/// Stops the UDP thread once `stop` turns, and waits for it.
+async fn stop_udp(udp: UdpThread, stop: watch::Receiver<bool>) {
     stopped(stop).await;
-    flag.store(true, Ordering::Relaxed);
+    udp.stop.store(true, Ordering::Relaxed);
+    let thread = udp.thread;
     if let Ok(Err(_)) = tokio::task::spawn_blocking(move || thread.join()).await {
         tracing::error!("the SIP UDP thread panicked");
     }
