@@ -97,6 +97,11 @@ pub struct ServeArgs {
     /// Default: off, or 127.0.0.1:5060 with --demo.
     #[arg(long, env = "DIDHUB_SIP_LISTEN")]
     pub sip_listen: Option<String>,
+    /// Peers the SIP server answers: comma-separated addresses and networks
+    /// (`192.0.2.7,10.0.0.0/8,2001:db8::/32`), i.e. your SBCs and carriers.
+    /// Others get no answer. Default: anyone who can reach --sip-listen.
+    #[arg(long, env = "DIDHUB_SIP_ALLOW")]
+    pub sip_allow: Option<String>,
     /// Largest request body accepted, in bytes.
     #[arg(long, env = "DIDHUB_MAX_BODY_BYTES", default_value_t = 64 * 1024)]
     pub max_body_bytes: usize,

@@ -398,4 +398,22 @@ on_both_backends! {
         count.assert_success("count");
         assert_eq!(count.stdout.trim(), "0");
     }
+
+    async fn serve_refuses_a_sip_allow_list_it_cannot_read() {
+        let cli = Cli::new().await;
+
+        for bad in ["10.0.0.0/33", "pbx.example.com", ""] {
+            let run = cli.run(&[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--sip-listen",
+                "127.0.0.1:0",
+                "--sip-allow",
+                bad,
+            ]);
+            assert_ne!(run.code, Some(0), "{bad:?} accepted\n{}", run.stdout);
+            assert!(run.stderr.contains("--sip-allow"), "{bad:?}: {}", run.stderr);
+        }
+    }
 }

@@ -388,6 +388,66 @@ async fn garbage_gets_nothing_and_the_server_still_answers_the_next_request() {
     );
 }
 
+/// With an allow-list, a peer outside it gets nothing over UDP and its TCP
+/// connection is closed; a listed peer is answered as usual.
+#[tokio::test]
+async fn only_peers_in_the_allow_list_are_answered() {
+    let server = start_with(SipConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        allow: didhub::sip::Allow::parse("127.0.0.2, 10.0.0.0/8").unwrap(),
+        ..SipConfig::default()
+    })
+    .await;
+
+    let outsider = client().await;
+    let invite = |socket: &UdpSocket, id: &str| {
+        request(
+            "INVITE",
+            "sip:+33123456789@h",
+            &via_of(socket, id),
+            &format!("{id}@t"),
+            "",
+        )
+    };
+    outsider
+        .send_to(invite(&outsider, "outsider").as_bytes(), server.addr)
+        .await
+        .unwrap();
+    assert_silent(&outsider).await;
+
+    let listed = UdpSocket::bind("127.0.0.2:0").await.unwrap();
+    let response = exchange(&listed, server.addr, invite(&listed, "listed").as_bytes()).await;
+    assert_eq!(status(&response), 302, "{response}");
+
+    let mut refused = TcpStream::connect(server.addr).await.unwrap();
+    let options = request(
+        "OPTIONS",
+        "sip:h",
+        "SIP/2.0/TCP h;branch=z9hG4bKtcp",
+        "tcp@t",
+        "",
+    );
+    // The write may fail or succeed depending on when the close lands; the
+    // read must end without an answer either way.
+    let _ = refused.write_all(options.as_bytes()).await;
+    let mut buf = Vec::new();
+    let read = timeout(ANSWER, refused.read_to_end(&mut buf))
+        .await
+        .expect("the connection is closed, not left open");
+    assert!(
+        read.is_err() || buf.is_empty(),
+        "answered: {}",
+        String::from_utf8_lossy(&buf)
+    );
+
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut allowed = socket.connect(server.addr).await.unwrap();
+    allowed.write_all(options.as_bytes()).await.unwrap();
+    let answers = read_responses(&mut allowed, 1).await;
+    assert_eq!(status(&answers[0]), 200);
+}
+
 /// The batched receive and send carry IPv6 addresses too: the answer goes
 /// back to the [::1] port it came from.
 #[tokio::test]

@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the HTTP API (and, with --demo, seed demo data first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Manage customer accounts and their balances.
     #[command(subcommand)]
     Account(account::AccountCommand),
@@ -109,9 +109,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 async fn serve(database: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = AppConfig::from_args(database, args);
+    let allow = match args.sip_allow.as_deref() {
+        Some(list) => crate::sip::Allow::parse(list)
+            .map_err(|e| anyhow::anyhow!("--sip-allow {list:?}: {e}"))?,
+        None => crate::sip::Allow::any(),
+    };
     config.sip = app::sip_listen(args.sip_listen.as_deref(), args.demo)?.map(|listen| {
+        if allow.is_any() && !listen.ip().is_loopback() {
+            tracing::warn!(
+                %listen,
+                "the SIP redirect server answers anyone who can reach it, and its 302s show \
+                 where each number forwards: list your SBCs and carriers with --sip-allow"
+            );
+        }
         crate::sip::SipConfig {
             listen,
+            allow: allow.clone(),
             ..crate::sip::SipConfig::default()
         }
     });

@@ -46,6 +46,7 @@ pub trait RouteSource: Send + Sync + 'static {
     fn lookup(&self, number: &str) -> Lookup;
 }
 
+mod allow;
 pub mod number;
 pub mod parse;
 mod response;
@@ -54,6 +55,7 @@ mod server;
 mod tests;
 mod udp;
 
+pub use allow::Allow;
 pub use response::{ALLOW, SERVER, respond_to, to_tag};
 pub use server::{SipConfig, SipServer, start};
 

@@ -3,7 +3,7 @@
 
 use super::parse::{Frame, Framer};
 use super::response::respond_to;
-use super::{RouteSource, Transport};
+use super::{Allow, RouteSource, Transport};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -30,6 +30,8 @@ pub struct SipConfig {
     /// A TCP connection that sends nothing (or does not take our answers)
     /// for this long is closed.
     pub tcp_idle: Duration,
+    /// Peers answered; others get nothing (see [`Allow`]).
+    pub allow: Allow,
 }
 
 impl Default for SipConfig {
@@ -39,6 +41,7 @@ impl Default for SipConfig {
             max_message_bytes: 64 * 1024,
             max_tcp_connections: 1024,
             tcp_idle: Duration::from_secs(60),
+            allow: Allow::any(),
         }
     }
 }
@@ -83,10 +86,14 @@ pub async fn start(
     let local_addr = udp.local_addr()?;
     let max = config.max_message_bytes.max(1);
     let tasks = vec![
-        tokio::spawn(stop_udp(start_udp(udp, routes.clone(), max)?, stop.clone())),
+        tokio::spawn(stop_udp(
+            start_udp(udp, routes.clone(), max, config.allow.clone())?,
+            stop.clone(),
+        )),
         tokio::spawn(tcp_loop(
             tcp,
             routes,
+            Arc::new(config.allow),
             Limits {
                 max_message_bytes: max,
                 max_connections: config.max_tcp_connections,
@@ -143,12 +150,13 @@ fn start_udp(
     socket: std::net::UdpSocket,
     routes: Arc<dyn RouteSource>,
     max: usize,
+    allow: Allow,
 ) -> io::Result<UdpThread> {
     let stop = Arc::new(AtomicBool::new(false));
     let thread_stop = Arc::clone(&stop);
     let thread = std::thread::Builder::new()
         .name("didhub-sip-udp".into())
-        .spawn(move || super::udp::serve(socket, routes, max, thread_stop))?;
+        .spawn(move || super::udp::serve(socket, routes, max, allow, thread_stop))?;
     Ok(UdpThread { thread, stop })
 }
 
@@ -172,6 +180,7 @@ struct Limits {
 async fn tcp_loop(
     listener: TcpListener,
     routes: Arc<dyn RouteSource>,
+    allow: Arc<Allow>,
     limits: Limits,
     stop: watch::Receiver<bool>,
 ) {
@@ -185,6 +194,11 @@ async fn tcp_loop(
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
+                    if !allow.permits(peer.ip()) {
+                        tracing::debug!(%peer, "SIP TCP connection refused: not in --sip-allow");
+                        drop(stream);
+                        continue;
+                    }
                     if connections.len() >= limits.max_connections {
                         tracing::debug!(%peer, "SIP TCP connection refused: too many");
                         drop(stream);

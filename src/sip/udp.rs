@@ -15,7 +15,7 @@
 //! nix. Other systems than Linux get one datagram per system call.
 
 use super::response::respond_to;
-use super::{RouteSource, Transport};
+use super::{Allow, RouteSource, Transport};
 use socket2::SockAddr;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -33,11 +33,13 @@ const STOP_POLL: Duration = Duration::from_millis(100);
 const SEND_TIMEOUT: Duration = Duration::from_millis(200);
 
 /// Serves `socket` until `stop` is set. `max` is the largest datagram
-/// answered; longer ones are dropped.
+/// answered; longer ones are dropped, and so is anything from a peer `allow`
+/// does not permit.
 pub(super) fn serve(
     socket: UdpSocket,
     routes: Arc<dyn RouteSource>,
     max: usize,
+    allow: Allow,
     stop: Arc<AtomicBool>,
 ) {
     if let Err(e) = socket
@@ -54,7 +56,7 @@ pub(super) fn serve(
         if received == 0 {
             continue;
         }
-        let answers = batch.answer(received, &*routes);
+        let answers = batch.answer(received, &*routes, &allow);
         batch.send(&socket, answers);
     }
 }
@@ -119,10 +121,13 @@ impl Batch {
 
     /// Builds the answers to the first `received` datagrams into the outbox;
     /// returns how many there are to send.
-    fn answer(&mut self, received: usize, routes: &dyn RouteSource) -> usize {
+    fn answer(&mut self, received: usize, routes: &dyn RouteSource, allow: &Allow) -> usize {
         let mut answers = 0;
         for (index, &(length, source)) in self.received[..received].iter().enumerate() {
             let Some(source) = source else { continue };
+            if !allow.permits(source.ip()) {
+                continue;
+            }
             if length > self.max {
                 tracing::debug!(%source, "oversized SIP datagram dropped");
                 continue;
