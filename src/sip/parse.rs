@@ -507,6 +507,16 @@ fn summarise_until_blank(head: &[u8]) -> (Summary<'_>, usize) {
     (s, end)
 }
 
+/// The non-empty list elements of every `name` header among `lines`, in
+/// order: `Via: a, b` then `v: c` give a, b, c. Header lines that do not
+/// parse are skipped.
+pub fn list_values(lines: &[u8], name: Name) -> impl Iterator<Item = &[u8]> {
+    headers(lines)
+        .flatten()
+        .filter(move |h| classify(h.name) == name)
+        .flat_map(|h| comma_values(h.value).filter(|v| !v.is_empty()))
+}
+
 /// Splits a list header value at commas outside quoted strings and angle
 /// brackets, trimming each element (elements may be empty).
 #[derive(Debug, Clone)]

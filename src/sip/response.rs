@@ -4,9 +4,8 @@
 
 use super::number::{Scratch, to_e164};
 use super::parse::{
-    Name, Problem, RequestUri, Scheme, UriError, Via, classify, comma_values, headers,
-    name_addr_params, params, parse_cseq, parse_length, parse_request_uri, parse_summarised,
-    parse_u32, parse_via,
+    Name, Problem, RequestUri, Scheme, UriError, Via, comma_values, list_values, name_addr_params,
+    params, parse_cseq, parse_length, parse_request_uri, parse_summarised, parse_u32, parse_via,
 };
 use super::{Lookup, RouteSource, Transport};
 use std::io::Write as _;
@@ -199,18 +198,11 @@ pub fn respond_to(
     if s.require {
         ctx.start(out, "420 Bad Extension");
         out.extend_from_slice(b"Unsupported: ");
-        let mut first = true;
-        for h in headers(req.head).flatten() {
-            if classify(h.name) != Name::Require {
-                continue;
+        for (i, tag) in list_values(req.head, Name::Require).enumerate() {
+            if i > 0 {
+                out.extend_from_slice(b", ");
             }
-            for tag in comma_values(h.value).filter(|t| !t.is_empty()) {
-                if !first {
-                    out.extend_from_slice(b", ");
-                }
-                first = false;
-                write_unfolded(out, tag);
-            }
+            write_unfolded(out, tag);
         }
         out.extend_from_slice(b"\r\n");
         ctx.finish(out);
@@ -249,15 +241,10 @@ pub fn respond_to(
 /// the order the request listed them: RFC 5806 keeps the history with the
 /// call, most recent first, so the next hop sees every redirection.
 fn write_earlier_diversions(out: &mut Vec<u8>, lines: &[u8]) {
-    for h in headers(lines).flatten() {
-        if classify(h.name) != Name::Diversion {
-            continue;
-        }
-        for entry in comma_values(h.value).filter(|e| !e.is_empty()) {
-            out.extend_from_slice(b"Diversion: ");
-            write_unfolded(out, entry);
-            out.extend_from_slice(b"\r\n");
-        }
+    for entry in list_values(lines, Name::Diversion) {
+        out.extend_from_slice(b"Diversion: ");
+        write_unfolded(out, entry);
+        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -304,21 +291,14 @@ impl Echo<'_> {
         out.extend_from_slice(b"SIP/2.0 ");
         out.extend_from_slice(status.as_bytes());
         out.extend_from_slice(b"\r\n");
-        let mut top = true;
-        for h in headers(self.vias).flatten() {
-            if classify(h.name) != Name::Via {
-                continue;
+        for (i, v) in list_values(self.vias, Name::Via).enumerate() {
+            out.extend_from_slice(b"Via: ");
+            if i == 0 {
+                self.write_top_via(out, v);
+            } else {
+                write_unfolded(out, v);
             }
-            for v in comma_values(h.value).filter(|v| !v.is_empty()) {
-                out.extend_from_slice(b"Via: ");
-                if top {
-                    self.write_top_via(out, v);
-                    top = false;
-                } else {
-                    write_unfolded(out, v);
-                }
-                out.extend_from_slice(b"\r\n");
-            }
+            out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b"From: ");
         write_unfolded(out, self.from);
