@@ -417,3 +417,423 @@ on_both_backends! {
         }
     }
 }
+
+// ---- backup and restore (SQLite; PostgreSQL has pg_dump) ----
+
+/// A `didhub serve` process on the test's database, killed (SIGKILL) when dropped.
+struct Server {
+    child: std::process::Child,
+    api: Api,
+}
+
+/// The HTTP API of a running server.
+#[derive(Clone)]
+struct Api {
+    base: String,
+}
+
+impl Server {
+    fn start(cli: &Cli) -> Server {
+        let address_file = cli.dir.path().join("server.address");
+        let _ = std::fs::remove_file(&address_file);
+        let log = std::fs::File::create(cli.dir.path().join("server.log")).expect("log file");
+        let child = cli
+            .command(&[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--sip-listen",
+                "off",
+                "--maintenance-interval-secs",
+                "0",
+                "--address-file",
+                path_text(&address_file),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("didhub serve starts");
+        let mut server = Server {
+            child,
+            api: Api {
+                base: String::new(),
+            },
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            if let Ok(address) = std::fs::read_to_string(&address_file)
+                && !address.is_empty()
+            {
+                server.api.base = format!("http://{address}/api");
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                let log =
+                    std::fs::read_to_string(cli.dir.path().join("server.log")).unwrap_or_default();
+                panic!("didhub serve exited early ({status}):\n{log}");
+            }
+            assert!(std::time::Instant::now() < deadline, "serve did not start");
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill(); // SIGKILL: the lock must go with the process
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+impl std::ops::Deref for Server {
+    type Target = Api;
+    fn deref(&self) -> &Api {
+        &self.api
+    }
+}
+
+impl Api {
+    async fn post(&self, path: &str, fields: &[(&str, &str)]) -> serde_json::Value {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", self.base))
+            .form(fields)
+            .send()
+            .await
+            .expect("the server answers");
+        let status = response.status();
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        assert!(status.is_success(), "{path}: {status} {body}");
+        body
+    }
+
+    async fn login(&self, username: &str) -> String {
+        let body = self
+            .post("/login", &[("username", username), ("password", PASSWORD)])
+            .await;
+        body["account_token"].as_str().expect("token").to_owned()
+    }
+
+    /// Buys the first available French number; its E.164 form.
+    async fn buy_one(&self, token: &str) -> String {
+        let available = self
+            .post(
+                "/did/available",
+                &[("token", token), ("country", "FR"), ("limit", "1")],
+            )
+            .await;
+        let id = available["dids"][0]["did_id"]
+            .as_i64()
+            .expect("a French number on sale")
+            .to_string();
+        let bought = self
+            .post("/did/assign", &[("token", token), ("did_id", &id)])
+            .await;
+        bought["did_number"].as_str().expect("number").to_owned()
+    }
+}
+
+/// Everything a restore must bring back: balances, ledgers and who owns what.
+#[derive(Debug, PartialEq, Eq)]
+struct Books {
+    balances: Vec<(String, i64)>,
+    ledger_entries: i64,
+    owned: Vec<(String, String)>,
+}
+
+async fn books(database: &Path) -> Books {
+    use sqlx::{Connection, Row};
+    sqlx::any::install_default_drivers();
+    let url = format!("sqlite://{}?mode=ro", path_text(database));
+    let mut conn = sqlx::AnyConnection::connect(&url)
+        .await
+        .expect("database opens");
+    let balances = sqlx::query("SELECT username, balance_minor FROM accounts ORDER BY username")
+        .fetch_all(&mut conn)
+        .await
+        .expect("accounts")
+        .iter()
+        .map(|r| (r.get("username"), r.get("balance_minor")))
+        .collect();
+    let ledger_entries = sqlx::query("SELECT CAST(COUNT(*) AS BIGINT) FROM ledger_entries")
+        .fetch_one(&mut conn)
+        .await
+        .expect("ledger")
+        .get(0);
+    let owned = sqlx::query(
+        "SELECT d.number AS number, a.username AS username FROM dids d \
+         JOIN accounts a ON a.id = d.account_id ORDER BY d.number",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("dids")
+    .iter()
+    .map(|r| (r.get("number"), r.get("username")))
+    .collect();
+    conn.close().await.ok();
+    Books {
+        balances,
+        ledger_entries,
+        owned,
+    }
+}
+
+/// A SQLite database with alice and bob (25.00 each) and twenty French numbers.
+async fn shop() -> Cli {
+    let cli = Cli::new().await;
+    assert_eq!(cli.database.backend, Backend::Sqlite);
+    cli.create_alice().assert_success("create alice");
+    cli.run_with_stdin(
+        &[
+            "account",
+            "create",
+            "bob",
+            "--password-stdin",
+            "--balance",
+            "25.00",
+        ],
+        &format!("{PASSWORD}\n"),
+    )
+    .assert_success("create bob");
+    let rows: String = (0..20)
+        .map(|i| format!("+3312345{:04},FR,landline,0.10,0.20\n", 7000 + i))
+        .collect();
+    let csv = cli.write(
+        "numbers.csv",
+        &format!("number,country,type,setup_fee,monthly_cost\n{rows}"),
+    );
+    cli.run(&["inventory", "import", path_text(&csv)])
+        .assert_success("import");
+    cli
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_backup_taken_under_load_restores_exactly_that_state_once_the_server_stops() {
+    let cli = shop().await;
+    let database = PathBuf::from(&cli.database.url);
+    let backup = cli.dir.path().join("backup.db");
+    let backup_arg = path_text(&backup).to_owned();
+    let mut server = Server::start(&cli);
+    let alice = server.login("alice").await;
+    let bob = server.login("bob").await;
+    for _ in 0..3 {
+        server.buy_one(&alice).await;
+    }
+
+    // Bob keeps buying while the backup is taken.
+    let buyer = {
+        let api = server.api.clone();
+        tokio::spawn(async move {
+            for _ in 0..8 {
+                api.buy_one(&bob).await;
+            }
+        })
+    };
+    let backed_up = tokio::task::spawn_blocking({
+        let command = cli.command(&["backup", &backup_arg]);
+        move || {
+            let mut command = command;
+            Run::from(command.stdin(Stdio::null()).output().expect("backup runs"))
+        }
+    })
+    .await
+    .expect("backup finishes");
+    backed_up.assert_success("backup while serving");
+    buyer.await.expect("bob's purchases");
+
+    let saved = books(&backup).await;
+    assert!(
+        saved.owned.len() >= 3 && saved.owned.len() <= 11,
+        "{saved:?}"
+    );
+    let audit = Run::from(
+        Command::new(env!("CARGO_BIN_EXE_didhub"))
+            .args(["--database", &backup_arg, "account", "audit"])
+            .env("DIDHUB_LOG", "warn")
+            .output()
+            .expect("audit runs"),
+    );
+    audit.assert_success("audit of the backup");
+
+    // After the backup: alice buys two more, so the live books move on.
+    server.buy_one(&alice).await;
+    server.buy_one(&alice).await;
+    let live = books(&database).await;
+    assert_ne!(live, saved);
+
+    let refused = cli.run(&["restore", &backup_arg]);
+    assert_ne!(
+        refused.code,
+        Some(0),
+        "restore while serving: {}",
+        refused.stdout
+    );
+    assert!(refused.stderr.contains("stop"), "{}", refused.stderr);
+    assert_eq!(
+        books(&database).await,
+        live,
+        "a refused restore changed the database"
+    );
+
+    server.stop();
+    let restored = cli.run(&["restore", &backup_arg]);
+    restored.assert_success("restore after stop");
+    assert_eq!(books(&database).await, saved);
+    let kept = restored
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("the replaced database is kept as "))
+        .expect("where the replaced database went");
+    assert_eq!(books(Path::new(kept.trim())).await, live);
+    cli.run(&["account", "audit"])
+        .assert_success("audit after restore");
+
+    // The restored database serves: alice owns what she owned at the backup.
+    let server = Server::start(&cli);
+    let alice = server.login("alice").await;
+    let listed = server.post("/did/list", &[("token", &alice)]).await;
+    let owned_by_alice = saved.owned.iter().filter(|o| o.1 == "alice").count();
+    assert_eq!(
+        listed["dids"].as_array().map(Vec::len),
+        Some(owned_by_alice),
+        "{listed}"
+    );
+    let balance = server.post("/balance", &[("token", &alice)]).await;
+    let saved_alice = saved
+        .balances
+        .iter()
+        .find(|b| b.0 == "alice")
+        .expect("alice")
+        .1;
+    assert_eq!(
+        balance["balance"].as_str(),
+        Some(format!("{}.{:02}", saved_alice / 100, saved_alice % 100).as_str())
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn restore_refuses_files_that_are_not_a_didhub_database_and_changes_nothing() {
+    let cli = shop().await;
+    let database = PathBuf::from(&cli.database.url);
+    let backup = cli.dir.path().join("good.db");
+    cli.run(&["backup", path_text(&backup)])
+        .assert_success("backup");
+    let before = books(&database).await;
+
+    let garbage = cli.write("garbage.db", "this is not a database\n");
+    let truncated = cli.dir.path().join("truncated.db");
+    let bytes = std::fs::read(&backup).expect("backup readable");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).expect("truncated written");
+    let foreign = cli.dir.path().join("foreign.db");
+    let newer = cli.dir.path().join("newer.db");
+    std::fs::copy(&backup, &newer).expect("copy");
+    {
+        use sqlx::{Connection, Executor};
+        sqlx::any::install_default_drivers();
+        let mut conn =
+            sqlx::AnyConnection::connect(&format!("sqlite://{}?mode=rwc", path_text(&foreign)))
+                .await
+                .expect("foreign database");
+        conn.execute("CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT)")
+            .await
+            .expect("table");
+        conn.close().await.ok();
+        let mut conn =
+            sqlx::AnyConnection::connect(&format!("sqlite://{}?mode=rw", path_text(&newer)))
+                .await
+                .expect("newer database");
+        conn.execute(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+             VALUES (999, 'from the future', 1, x'00', 0)",
+        )
+        .await
+        .expect("future migration");
+        conn.close().await.ok();
+    }
+
+    for (file, why) in [
+        (garbage, "not a readable SQLite database"),
+        (truncated, "not a didhub database"),
+        (foreign, "tables missing"),
+        (newer, "migration 999"),
+        (cli.dir.path().join("absent.db"), "absent.db"),
+    ] {
+        let run = cli.run(&["restore", path_text(&file)]);
+        assert_ne!(
+            run.code,
+            Some(0),
+            "{} accepted: {}",
+            file.display(),
+            run.stdout
+        );
+        assert!(
+            run.stderr.contains(why),
+            "{}: {}",
+            file.display(),
+            run.stderr
+        );
+        assert_eq!(
+            books(&database).await,
+            before,
+            "{} changed the database",
+            file.display()
+        );
+    }
+    let leftovers: Vec<String> = std::fs::read_dir(cli.dir.path())
+        .expect("dir")
+        .chain(std::fs::read_dir(database.parent().expect("dir")).expect("dir"))
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp") || n.contains("before-restore"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn backup_never_overwrites_without_force_nor_the_database_itself() {
+    let cli = shop().await;
+    let existing = cli.write("existing.db", "keep me");
+
+    let refused = cli.run(&["backup", path_text(&existing)]);
+    assert_ne!(refused.code, Some(0), "{}", refused.stdout);
+    assert!(refused.stderr.contains("--force"), "{}", refused.stderr);
+    assert_eq!(std::fs::read_to_string(&existing).expect("kept"), "keep me");
+
+    let itself = cli.run(&["backup", &cli.database.url, "--force"]);
+    assert_ne!(itself.code, Some(0), "{}", itself.stdout);
+
+    cli.run(&["backup", path_text(&existing), "--force"])
+        .assert_success("backup --force");
+    assert_eq!(
+        books(&existing).await,
+        books(Path::new(&cli.database.url)).await
+    );
+}
+
+#[test]
+fn backup_and_restore_on_postgresql_point_to_pg_dump_and_pg_restore() {
+    for command in ["backup", "restore"] {
+        let run = Run::from(
+            Command::new(env!("CARGO_BIN_EXE_didhub"))
+                .args([
+                    "--database",
+                    "postgres://nobody@127.0.0.1:1/didhub",
+                    command,
+                    "x.dump",
+                ])
+                .env("DIDHUB_LOG", "warn")
+                .output()
+                .expect("didhub runs"),
+        );
+        assert_ne!(run.code, Some(0), "{}", run.stdout);
+        assert!(
+            run.stderr.contains("pg_dump -Fc") && run.stderr.contains("pg_restore --clean"),
+            "{}",
+            run.stderr
+        );
+    }
+}

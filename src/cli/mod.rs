@@ -1,6 +1,7 @@
 //! The `didhub` command line: the server and the operator's commands.
 
 mod account;
+mod backup;
 mod inventory;
 
 use crate::app::{self, AppConfig};
@@ -8,7 +9,9 @@ use crate::clock::SystemClock;
 use crate::config::{DatabaseArgs, ServeArgs};
 use crate::service::{self, Service};
 use crate::store::PoolSettings;
+use crate::store::sqlite_file::{self, DatabaseLock};
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -44,6 +47,15 @@ pub enum Command {
     Migrate,
     /// Print the OpenAPI document of the HTTP API.
     Openapi,
+    /// Copy the SQLite database to FILE, consistently, while the server runs.
+    Backup {
+        file: PathBuf,
+        /// Replace FILE if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Replace the SQLite database with FILE (a backup); every server on it must be stopped.
+    Restore { file: PathBuf },
 }
 
 pub fn init_tracing(cli: &Cli) {
@@ -69,8 +81,29 @@ async fn operator_service(database: &DatabaseArgs) -> anyhow::Result<Service> {
     ))
 }
 
+/// The shared lock every process using a SQLite database holds, so that
+/// `didhub restore` (which needs it exclusive) never swaps the file under one.
+fn lock_database(database: &DatabaseArgs) -> anyhow::Result<Option<DatabaseLock>> {
+    let Some(path) = sqlite_file::sqlite_path(&database.database) else {
+        return Ok(None);
+    };
+    match DatabaseLock::shared(&path)? {
+        Some(lock) => Ok(Some(lock)),
+        None => anyhow::bail!(
+            "a restore is replacing {}; try again when it is done",
+            path.display()
+        ),
+    }
+}
+
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let _lock = match &cli.command {
+        Command::Openapi | Command::Restore { .. } => None,
+        _ => lock_database(&cli.database)?,
+    };
     match cli.command {
+        Command::Backup { file, force } => backup::backup(&cli.database, &file, force).await,
+        Command::Restore { file } => backup::restore(&cli.database, &file).await,
         Command::Serve(args) => serve(&cli.database, &args).await,
         Command::Account(command) => {
             account::run(operator_service(&cli.database).await?, command).await

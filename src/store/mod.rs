@@ -8,6 +8,7 @@ pub mod idempotency;
 pub mod ledger;
 pub mod login_failures;
 pub mod notify;
+pub mod sqlite_file;
 pub mod tokens;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -157,25 +158,7 @@ impl Store {
     }
 
     pub async fn migrate(&self) -> Result<(), sqlx::migrate::MigrateError> {
-        let sources: &[(i64, &str, &'static str)] = match self.backend {
-            Backend::Sqlite => &[
-                (
-                    1,
-                    "initial",
-                    include_str!("../../migrations/sqlite/0001_initial.sql"),
-                ),
-                (
-                    2,
-                    "change log",
-                    include_str!("../../migrations/sqlite/0002_change_log.sql"),
-                ),
-            ],
-            Backend::Postgres => &[(
-                1,
-                "initial",
-                include_str!("../../migrations/postgres/0001_initial.sql"),
-            )],
-        };
+        let sources = migration_sources(self.backend);
         let migrations = sources
             .iter()
             .map(|&(version, description, sql)| {
@@ -297,6 +280,29 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// The migrations this binary knows for `backend`: (version, description, SQL).
+pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'static str)] {
+    match backend {
+        Backend::Sqlite => &[
+            (
+                1,
+                "initial",
+                include_str!("../../migrations/sqlite/0001_initial.sql"),
+            ),
+            (
+                2,
+                "change log",
+                include_str!("../../migrations/sqlite/0002_change_log.sql"),
+            ),
+        ],
+        Backend::Postgres => &[(
+            1,
+            "initial",
+            include_str!("../../migrations/postgres/0001_initial.sql"),
+        )],
     }
 }
 
