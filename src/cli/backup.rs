@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 const POSTGRES_HINT: &str = "the database is PostgreSQL: back it up with \
-     `pg_dump -Fc -f didhub.dump DATABASE_URL` and restore it, with every didhub stopped, \
-     with `pg_restore --clean --if-exists -d DATABASE_URL didhub.dump` (see README, Backups)";
+     `pg_dump -Fc -f didhub.dump DATABASE_URL`; restore it, with every didhub instance \
+     stopped, with `pg_restore --clean --if-exists -d DATABASE_URL didhub.dump` \
+     (README, Backups)";
 
 /// The SQLite file behind `--database`, or the advice for PostgreSQL.
 fn database_file(database: &DatabaseArgs) -> anyhow::Result<PathBuf> {
