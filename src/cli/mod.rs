@@ -125,6 +125,9 @@ async fn serve(database: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<Exit
         crate::sip::SipConfig {
             listen,
             allow: allow.clone(),
+            max_tcp_per_peer: args.sip_tcp_max_per_peer as usize,
+            tcp_message_timeout: std::time::Duration::from_secs(args.sip_tcp_message_timeout_secs),
+            tcp_idle: std::time::Duration::from_secs(args.sip_tcp_idle_secs),
             ..crate::sip::SipConfig::default()
         }
     });
