@@ -400,3 +400,18 @@ fn next_message_deadline(
         current
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::peer_key;
+    use std::net::IpAddr;
+
+    #[test]
+    fn peers_are_counted_per_ipv4_address_and_per_ipv6_slash_64() {
+        let key = |s: &str| peer_key(s.parse::<IpAddr>().unwrap());
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+    }
+}
