@@ -280,7 +280,7 @@ impl<'a> Iterator for Headers<'a> {
                 Some(b'\t') => i += 1,
                 // A quoted-pair may escape any control character but CR and
                 // LF (RFC 3261 §25.1; RFC 4475 §3.1.1.2 has BEL, NUL, DEL).
-                Some(_) if i > 0 && bytes[i - 1] == b'\\' => i += 1,
+                Some(&c) if c != b'\r' && i > 0 && bytes[i - 1] == b'\\' => i += 1,
                 Some(_) => {
                     bad = true;
                     i += 1;

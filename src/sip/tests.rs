@@ -1562,6 +1562,19 @@ fn rfc_4475_answers_echo_what_they_must() {
 }
 
 #[test]
+fn a_quoted_pair_may_escape_control_characters_but_not_cr_or_lf() {
+    let lines: Vec<_> = headers(b"To: \"a\\\x00\\\x07\\\x7f\" <sip:a@b>\r\n").collect();
+    assert!(matches!(lines[..], [Ok(_)]), "{lines:?}");
+    for bad in [
+        &b"To: \"a\\\rb\" <sip:a@b>\r\n"[..],
+        b"To: \"a\x00\" <sip:a@b>\r\n",
+    ] {
+        let lines: Vec<_> = headers(bad).collect();
+        assert!(matches!(lines[..], [Err(_)]), "{lines:?}");
+    }
+}
+
+#[test]
 fn a_long_extension_method_is_answered_405_up_to_the_message_limit() {
     let method = "X".repeat(60_000);
     let response = answer(&request(&method, "sip:h", "")).unwrap();
