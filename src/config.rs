@@ -117,4 +117,16 @@ pub struct ServeArgs {
     /// Write the bound HTTP address to this file once listening (useful with port 0).
     #[arg(long, env = "DIDHUB_ADDRESS_FILE")]
     pub address_file: Option<PathBuf>,
+    /// SIP TCP connections one peer (an IPv4 address or an IPv6 /64) may hold at once.
+    #[arg(long, env = "DIDHUB_SIP_TCP_MAX_PER_PEER", default_value_t = 32,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub sip_tcp_max_per_peer: u32,
+    /// Seconds a SIP TCP message may take to arrive once its first byte has.
+    #[arg(long, env = "DIDHUB_SIP_TCP_MESSAGE_TIMEOUT_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub sip_tcp_message_timeout_secs: u64,
+    /// Seconds without traffic after which a SIP TCP connection is closed.
+    #[arg(long, env = "DIDHUB_SIP_TCP_IDLE_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub sip_tcp_idle_secs: u64,
 }

@@ -849,3 +849,192 @@ async fn a_busy_port_is_reported_not_ignored() {
         .unwrap_err();
     assert_eq!(error.kind(), std::io::ErrorKind::AddrInUse);
 }
+
+// ------------------------------------------------- hostile TCP peers
+
+/// A TCP connection to the server from `from` (any loopback address: the
+/// whole 127.0.0.0/8 reaches the server, each address a different peer).
+async fn connect_from(server: &Server, from: &str) -> TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{from}:0").parse().unwrap()).unwrap();
+    socket.connect(server.addr).await.unwrap()
+}
+
+#[tokio::test]
+async fn one_peer_holding_a_thousand_slow_connections_does_not_lock_out_another() {
+    let server = start_with(SipConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        // Long enough that nothing times out during the test: only the
+        // per-peer limit keeps slots free.
+        tcp_message_timeout: Duration::from_secs(60),
+        tcp_idle: Duration::from_secs(60),
+        ..SipConfig::default()
+    })
+    .await;
+    assert_eq!(SipConfig::default().max_tcp_connections, 1024);
+    // 1,024 connections from 127.0.0.1, each with the first byte of a
+    // message that never completes (the server may already have closed the
+    // ones over its per-peer limit, so writes may fail).
+    let mut slow = Vec::with_capacity(1024);
+    for _ in 0..1024 {
+        let mut stream = connect_from(&server, "127.0.0.1").await;
+        let _ = stream.write_all(b"I").await;
+        slow.push(stream);
+    }
+    // Dribble one more byte on each, as the attacker would to stay active.
+    for stream in &mut slow {
+        let _ = stream.write_all(b"N").await;
+    }
+    let began = std::time::Instant::now();
+    let mut stream = connect_from(&server, "127.0.0.2").await;
+    let invite = tcp_request(&stream, "INVITE", "sip:+33123456789@h", "other-peer");
+    stream.write_all(invite.as_bytes()).await.unwrap();
+    let responses = read_responses(&mut stream, 1).await;
+    assert_eq!(status(&responses[0]), 302);
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        began.elapsed()
+    );
+    // 127.0.0.1 holds no more than its share: most of its connections were
+    // closed at once.
+    let mut open = 0;
+    for stream in &mut slow {
+        let mut byte = [0u8; 1];
+        if let Err(_elapsed) = timeout(Duration::from_millis(1), stream.read(&mut byte)).await {
+            open += 1;
+        }
+    }
+    let per_peer = SipConfig::default().max_tcp_per_peer;
+    assert!(
+        open <= per_peer,
+        "{open} connections from one peer still open"
+    );
+}
+
+#[tokio::test]
+async fn a_tcp_message_dribbled_slower_than_the_message_timeout_is_cut_off() {
+    let server = start_with(SipConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tcp_message_timeout: Duration::from_millis(500),
+        tcp_idle: Duration::from_secs(30),
+        ..SipConfig::default()
+    })
+    .await;
+    let stream = connect(&server).await;
+    let invite = tcp_request(&stream, "INVITE", "sip:+33123456789@h", "dribble");
+    let (mut read, mut write) = stream.into_split();
+    // A byte every 100 ms keeps the connection from ever being idle.
+    let dribbler = tokio::spawn(async move {
+        for byte in invite.bytes() {
+            if write.write_all(&[byte]).await.is_err() {
+                break;
+            }
+            sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let began = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let closed = timeout(Duration::from_secs(5), read.read_to_end(&mut rest)).await;
+    let elapsed = began.elapsed();
+    dribbler.abort();
+    assert!(closed.is_ok(), "still open after {elapsed:?}");
+    assert!(rest.is_empty(), "{}", String::from_utf8_lossy(&rest));
+    assert!(
+        elapsed >= Duration::from_millis(400) && elapsed < Duration::from_secs(3),
+        "{elapsed:?}"
+    );
+}
+
+#[tokio::test]
+async fn messages_arriving_in_time_are_not_cut_off_by_the_message_timeout() {
+    let server = start_with(SipConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        tcp_message_timeout: Duration::from_millis(500),
+        ..SipConfig::default()
+    })
+    .await;
+    let mut stream = connect(&server).await;
+    // Three messages 300 ms apart, each sent in two halves 200 ms apart:
+    // more than the timeout in total, less for each message.
+    for i in 0..3 {
+        let options = tcp_request(&stream, "OPTIONS", "sip:h", &format!("timely{i}"));
+        let (a, b) = options.as_bytes().split_at(40);
+        stream.write_all(a).await.unwrap();
+        sleep(Duration::from_millis(200)).await;
+        stream.write_all(b).await.unwrap();
+        let responses = read_responses(&mut stream, 1).await;
+        assert_eq!(status(&responses[0]), 200);
+        sleep(Duration::from_millis(300)).await;
+    }
+}
+
+// ---------------------------------------------- RFC 4475 over real sockets
+
+#[tokio::test]
+async fn rfc_4475_torture_messages_over_udp_get_their_answers() {
+    let server = start().await;
+    // Each top Via gains `rport` so that the answer comes back to this
+    // socket rather than to the Via's host at port 5060.
+    let cases: [(&[u8], &str, &str, Option<u16>); 7] = [
+        (
+            include_bytes!("sip_torture/intmeth.sip"),
+            "branch=z9hG4bK-.!%66*_+`'~",
+            "branch=z9hG4bK-.!%66*_+`'~;rport",
+            Some(405),
+        ),
+        (include_bytes!("sip_torture/esc02.sip"), "", "", Some(405)),
+        (
+            include_bytes!("sip_torture/wsinv.sip"),
+            "branch=390skdjuw",
+            "branch=390skdjuw;rport",
+            Some(404),
+        ),
+        (
+            include_bytes!("sip_torture/unkscm.sip"),
+            "branch=z9hG4bKkdjuw39234",
+            "branch=z9hG4bKkdjuw39234;rport",
+            Some(416),
+        ),
+        (
+            include_bytes!("sip_torture/bext01.sip"),
+            "branch=z9hG4bKkdjuw39234",
+            "branch=z9hG4bKkdjuw39234;rport",
+            Some(420),
+        ),
+        (
+            include_bytes!("sip_torture/badinv01.sip"),
+            "192.0.2.15;;",
+            "192.0.2.15;rport;;",
+            Some(400),
+        ),
+        (include_bytes!("sip_torture/unreason.sip"), "", "", None),
+    ];
+    let socket = client().await;
+    for (bytes, from, to, expected) in cases {
+        let message = String::from_utf8_lossy(bytes).replacen(from, to, 1);
+        assert!(from.is_empty() || message.contains(to));
+        socket
+            .send_to(message.as_bytes(), server.addr)
+            .await
+            .unwrap();
+        match expected {
+            Some(code) => assert_eq!(status(&receive(&socket).await), code, "{message}"),
+            None => assert_silent(&socket).await,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_long_extension_method_over_tcp_gets_405() {
+    let server = start().await;
+    let mut stream = connect(&server).await;
+    let intmeth = include_bytes!("sip_torture/intmeth.sip");
+    stream.write_all(intmeth).await.unwrap();
+    let responses = read_responses(&mut stream, 1).await;
+    assert_eq!(status(&responses[0]), 405);
+    assert_eq!(
+        header_values(&responses[0], "CSeq"),
+        ["139122385 !interesting-Method0123456789_*+`.%indeed'~"]
+    );
+}

@@ -100,6 +100,22 @@ fn answering_requests_allocates_nothing_once_warm() {
         ),
         (request("OPTIONS", "sip:h", ""), "200"),
         (request("BYE", "sip:+33123456789@h", ""), "405"),
+        (request(&"X".repeat(200), "sip:+33123456789@h", ""), "405"),
+        (
+            request("OPTIONS", "nobodyKnowsThisScheme:opaque", ""),
+            "416",
+        ),
+        (request("INVITE", "im:+33123456789@h", ""), "416"),
+        (request("OPTIONS", "sip:h", "Require: foo, bar\r\n"), "420"),
+        (
+            request("INVITE", "sip:+33123456789@h", "Require: 100rel\r\n"),
+            "420",
+        ),
+        (
+            request("INVITE", "sip:+33123456789@h", "")
+                .replace("CSeq: 314159 INVITE", "CSeq: 99999999999 INVITE"),
+            "400",
+        ),
     ];
     // The instrument itself: an allocation on this thread is seen.
     let before = ALLOCATIONS.with(Cell::get);

@@ -2,9 +2,12 @@
 //! request-to-response function: nothing may panic, and every answer must be
 //! a SIP response ending its header section with `Content-Length: 0`.
 //!
-//! Run with `cargo +nightly fuzz run sip_parse fuzz/corpus/sip_parse fuzz/seeds`
-//! from the repository root (`fuzz/seeds` holds a few real messages to start
-//! from: compact and folded headers, phone-context, Diversion, TCP framing).
+//! Run with `cargo +nightly fuzz run sip_parse fuzz/corpus/sip_parse fuzz/seeds
+//! tests/sip_torture` from the repository root (`fuzz/seeds` holds a few real
+//! messages to start from: compact and folded headers, phone-context,
+//! Diversion, TCP framing; `tests/sip_torture` the RFC 4475 messages). The
+//! same checks run on stable, over mutations of the same seeds, in
+//! `src/sip/tests.rs` (`property`).
 
 #![no_main]
 

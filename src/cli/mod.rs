@@ -140,6 +140,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The SIP listener's settings from `serve`'s flags.
+fn sip_config(
+    listen: std::net::SocketAddr,
+    allow: crate::sip::Allow,
+    args: &ServeArgs,
+) -> crate::sip::SipConfig {
+    crate::sip::SipConfig {
+        listen,
+        allow,
+        max_tcp_per_peer: args.sip_tcp_max_per_peer as usize,
+        tcp_message_timeout: std::time::Duration::from_secs(args.sip_tcp_message_timeout_secs),
+        tcp_idle: std::time::Duration::from_secs(args.sip_tcp_idle_secs),
+        ..crate::sip::SipConfig::default()
+    }
+}
+
 async fn serve(database: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = AppConfig::from_args(database, args);
     let allow = match args.sip_allow.as_deref() {
@@ -155,11 +171,7 @@ async fn serve(database: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<Exit
                  where each number forwards: list your SBCs and carriers with --sip-allow"
             );
         }
-        crate::sip::SipConfig {
-            listen,
-            allow: allow.clone(),
-            ..crate::sip::SipConfig::default()
-        }
+        sip_config(listen, allow.clone(), args)
     });
     let demo = config.demo.clone();
     let server = app::start(config, Arc::new(SystemClock)).await?;
@@ -210,4 +222,49 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
+}
+
+#[cfg(test)]
+mod sip_flag_tests {
+    use super::{ServeArgs, sip_config};
+    use clap::Parser;
+    use std::time::Duration;
+
+    #[derive(Parser)]
+    struct Serve {
+        #[command(flatten)]
+        args: ServeArgs,
+    }
+
+    fn config(flags: &[&str]) -> Result<crate::sip::SipConfig, clap::Error> {
+        let argv = std::iter::once("serve").chain(flags.iter().copied());
+        let serve = Serve::try_parse_from(argv)?;
+        let listen = "127.0.0.1:5060".parse().unwrap();
+        Ok(sip_config(listen, crate::sip::Allow::any(), &serve.args))
+    }
+
+    #[test]
+    fn the_sip_tcp_flags_reach_the_sip_settings() {
+        let defaults = config(&[]).unwrap();
+        assert_eq!(defaults, crate::sip::SipConfig::default());
+        let set = config(&[
+            "--sip-tcp-max-per-peer",
+            "4",
+            "--sip-tcp-message-timeout-secs",
+            "3",
+            "--sip-tcp-idle-secs",
+            "7",
+        ])
+        .unwrap();
+        assert_eq!(set.max_tcp_per_peer, 4);
+        assert_eq!(set.tcp_message_timeout, Duration::from_secs(3));
+        assert_eq!(set.tcp_idle, Duration::from_secs(7));
+        for zero in [
+            "--sip-tcp-max-per-peer",
+            "--sip-tcp-message-timeout-secs",
+            "--sip-tcp-idle-secs",
+        ] {
+            assert!(config(&[zero, "0"]).is_err(), "{zero} 0 accepted");
+        }
+    }
 }

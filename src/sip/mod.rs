@@ -16,9 +16,11 @@
 //!
 //! Limits: messages over [`SipConfig::max_message_bytes`] (64 KiB by
 //! default) are dropped on UDP and close the connection on TCP; at most
-//! [`SipConfig::max_tcp_connections`] TCP connections, each closed after
-//! [`SipConfig::tcp_idle`] without traffic, each buffering at most one
-//! message plus one 16 KiB read.
+//! [`SipConfig::max_tcp_connections`] TCP connections, at most
+//! [`SipConfig::max_tcp_per_peer`] of them from one peer, each closed after
+//! [`SipConfig::tcp_idle`] without traffic or when a message takes longer
+//! than [`SipConfig::tcp_message_timeout`] to arrive, each buffering at most
+//! one message plus one 16 KiB read.
 
 use std::sync::Arc;
 
@@ -77,8 +79,9 @@ pub enum Transport {
 /// OPTIONS → 200 with `Allow`; CANCEL → 481 (every INVITE has already had its
 /// final answer, so there is nothing to cancel, RFC 3261 §9.2); other methods
 /// → 405 with `Allow: INVITE, ACK, OPTIONS`; malformed but addressable → 400
-/// (with a `Warning` saying why); a `Require`d extension → 420; a scheme other
-/// than sip/sips/tel → 416; a version other than SIP/2.0 → 505.
+/// (with a `Warning` saying why); for INVITE and OPTIONS, a `Require`d
+/// extension → 420 and a scheme other than sip/sips/tel → 416; a version
+/// other than SIP/2.0 → 505.
 pub fn respond(
     request: &[u8],
     transport: Transport,

@@ -201,6 +201,9 @@ fn split_start_line(buf: &[u8]) -> Result<StartLine<'_>, StartError> {
     if line.len() >= 4 && line[..4].eq_ignore_ascii_case(b"SIP/") {
         return Err(StartError::Response);
     }
+    // Liberal about white space after the version (RFC 4475 §3.1.2.10
+    // allows accepting it).
+    let line = &line[..line.iter().rposition(|&b| !is_wsp(b)).map_or(0, |i| i + 1)];
     if line.iter().any(|&b| (b < 0x20 && b != b'\t') || b == 0x7f) {
         return Err(StartError::Garbage);
     }
@@ -210,11 +213,9 @@ fn split_start_line(buf: &[u8]) -> Result<StartLine<'_>, StartError> {
         .rposition(|&b| b == b' ')
         .ok_or(StartError::Garbage)?;
     let method = &line[..first_sp];
-    if last_sp == first_sp
-        || method.is_empty()
-        || method.len() > 32
-        || !method.iter().all(|&b| is_token(b))
-    {
+    // An extension method may be any token, of any length the message
+    // allows (RFC 4475 §3.1.1.2): it is answered 405, not dropped.
+    if last_sp == first_sp || method.is_empty() || !method.iter().all(|&b| is_token(b)) {
         return Err(StartError::Garbage);
     }
     let version = &line[last_sp + 1..];
@@ -277,6 +278,9 @@ impl<'a> Iterator for Headers<'a> {
                 }
                 Some(b'\r') if bytes.get(i + 1) == Some(&b'\n') => i += 1,
                 Some(b'\t') => i += 1,
+                // A quoted-pair may escape any control character but CR and
+                // LF (RFC 3261 §25.1; RFC 4475 §3.1.1.2 has BEL, NUL, DEL).
+                Some(&c) if c != b'\r' && i > 0 && bytes[i - 1] == b'\\' => i += 1,
                 Some(_) => {
                     bad = true;
                     i += 1;
@@ -367,6 +371,10 @@ pub enum Problem {
     CSeqMethodMismatch,
     BadMaxForwards,
     BadRequestUri,
+    BadVia,
+    BadFrom,
+    BadTo,
+    BadCSeq,
 }
 
 impl Problem {
@@ -386,6 +394,10 @@ impl Problem {
             Problem::CSeqMethodMismatch => "CSeq method does not match the request",
             Problem::BadMaxForwards => "Malformed Max-Forwards",
             Problem::BadRequestUri => "Malformed Request-URI",
+            Problem::BadVia => "Malformed Via parameters",
+            Problem::BadFrom => "Malformed From",
+            Problem::BadTo => "Malformed To",
+            Problem::BadCSeq => "Malformed CSeq",
         }
     }
 }
@@ -686,6 +698,9 @@ pub struct Via<'a> {
     pub rport: Option<Option<&'a [u8]>>,
     /// Whether a `received` parameter is present.
     pub received: bool,
+    /// Whether the parameters stop being well formed somewhere (those
+    /// before that point are read): the request gets a 400.
+    pub malformed_params: bool,
 }
 
 fn take_token(s: &[u8]) -> Option<(&[u8], &[u8])> {
@@ -755,11 +770,19 @@ pub fn parse_via(v: &[u8]) -> Option<Via<'_>> {
         branch: None,
         rport: None,
         received: false,
+        malformed_params: false,
     };
     for param in self::params(params) {
-        let p = param.ok()?;
+        let Ok(p) = param else {
+            via.malformed_params = true;
+            break;
+        };
         if p.name.eq_ignore_ascii_case(b"branch") {
-            via.branch.get_or_insert(p.value?);
+            let Some(branch) = p.value else {
+                via.malformed_params = true;
+                break;
+            };
+            via.branch.get_or_insert(branch);
         } else if p.name.eq_ignore_ascii_case(b"rport") {
             via.rport.get_or_insert(p.value);
         } else if p.name.eq_ignore_ascii_case(b"received") {
@@ -782,7 +805,8 @@ pub fn name_addr_params(v: &[u8]) -> Option<&[u8]> {
             b'"' => i += quoted_len(&v[i..])?,
             b'<' => {
                 let close = v[i..].iter().position(|&b| b == b'>')?;
-                if close == 1 {
+                // A URI holds no white space (RFC 4475 §3.1.2.14).
+                if close == 1 || v[i + 1..i + close].iter().any(|&b| is_lws(b)) {
                     return None;
                 }
                 return Some(&v[i + close + 1..]);
@@ -882,18 +906,21 @@ pub fn parse_request_uri(uri: &[u8]) -> Result<RequestUri<'_>, UriError> {
     } else {
         return Err(UriError::UnsupportedScheme);
     };
-    let main = rest.split(|&b| b == b'?').next().unwrap_or_default();
-    let (user, hostport) = match main.iter().position(|&b| b == b'@') {
+    // The user part may hold '?' (RFC 4475 §3.1.1.2) but neither it nor the
+    // parameters or headers hold an unescaped '@': so the first '@' ends
+    // the userinfo, and headers start at the first '?' after it.
+    let (user, after_user) = match rest.iter().position(|&b| b == b'@') {
         Some(at) => {
-            let userinfo = &main[..at];
+            let userinfo = &rest[..at];
             let user = userinfo.split(|&b| b == b':').next().unwrap_or_default();
             if user.is_empty() {
                 return Err(UriError::Malformed);
             }
-            (Some(user), &main[at + 1..])
+            (Some(user), &rest[at + 1..])
         }
-        None => (None, main),
+        None => (None, rest),
     };
+    let hostport = after_user.split(|&b| b == b'?').next().unwrap_or_default();
     let (host, _port, rest) = parse_hostport(hostport).ok_or(UriError::Malformed)?;
     if !(rest.is_empty() || rest[0] == b';') {
         return Err(UriError::Malformed);

@@ -69,21 +69,19 @@ pub fn respond_to(
         return None;
     }
 
-    // Everything a response must echo has to be readable; if it is not, the
-    // request is dropped, as there is no one to address a 400 to.
+    // Everything a response must echo has to be there, and the top Via's
+    // sent-by readable; if not, the request is dropped, as there is no one
+    // to address a 400 to. Fields present but malformed are echoed as
+    // written in a 400 (RFC 4475 §3.1.2).
     let top = comma_values(s.via?).find(|v| !v.is_empty())?;
     let via = parse_via(top)?;
-    let from = s.from?;
-    name_addr_params(from)?;
-    let to = s.to?;
-    let to_params = name_addr_params(to)?;
-    if !params(to_params).valid() {
-        return None;
-    }
-    let to_has_tag = params(to_params).find(b"tag").is_some();
+    let from = s.from.filter(|v| !v.is_empty())?;
+    let to = s.to.filter(|v| !v.is_empty())?;
+    let to_params = name_addr_params(to).filter(|p| params(p).valid());
+    let to_has_tag = to_params.is_some_and(|p| params(p).find(b"tag").is_some());
     let call_id = s.call_id.filter(|v| !v.is_empty())?;
-    let cseq = s.cseq?;
-    let (_, cseq_method) = parse_cseq(cseq)?;
+    let cseq = s.cseq.filter(|v| !v.is_empty())?;
+    let cseq_method = parse_cseq(cseq).map(|(_, method)| method);
 
     let destination = match transport {
         Transport::Tcp => source,
@@ -106,7 +104,9 @@ pub fn respond_to(
         source,
         from,
         to,
-        to_tag: (!to_has_tag).then(|| to_tag(call_id, cseq, via.branch.unwrap_or_default())),
+        // A To too broken to say whether it has a tag gets none added.
+        to_tag: (to_params.is_some() && !to_has_tag)
+            .then(|| to_tag(call_id, cseq, via.branch.unwrap_or_default())),
         call_id,
         cseq,
     };
@@ -117,6 +117,15 @@ pub fn respond_to(
     }
 
     let mut problem = s.problem;
+    if via.malformed_params {
+        problem.get_or_insert(Problem::BadVia);
+    }
+    if name_addr_params(from).is_none() {
+        problem.get_or_insert(Problem::BadFrom);
+    }
+    if to_params.is_none() {
+        problem.get_or_insert(Problem::BadTo);
+    }
     if !req.complete {
         problem.get_or_insert(Problem::NoBlankLine);
     }
@@ -135,8 +144,14 @@ pub fn respond_to(
             Some(_) => {}
         },
     }
-    if cseq_method != req.method {
-        problem.get_or_insert(Problem::CSeqMethodMismatch);
+    match cseq_method {
+        None => {
+            problem.get_or_insert(Problem::BadCSeq);
+        }
+        Some(method) if method != req.method => {
+            problem.get_or_insert(Problem::CSeqMethodMismatch);
+        }
+        Some(_) => {}
     }
     let max_forwards = match s.max_forwards {
         None => None,
@@ -162,20 +177,15 @@ pub fn respond_to(
     }
 
     // OPTIONS: we are its final recipient, even at Max-Forwards 0 (§16.3).
-    if req.method == b"OPTIONS" {
-        ctx.start(out, "200 OK");
-        out.extend_from_slice(
-            concat!("Allow: ", allow!(), "\r\nAccept: application/sdp\r\n").as_bytes(),
-        );
-        ctx.finish(out);
-        return Some(destination);
-    }
-    if max_forwards == Some(0) {
+    let options = req.method == b"OPTIONS";
+    if max_forwards == Some(0) && !options {
         ctx.simple(out, "483 Too Many Hops");
         return Some(destination);
     }
+    // RFC 3261 §8.2: the method first (405), then the Request-URI's scheme
+    // (416), then Require (420).
     match req.method {
-        b"INVITE" => {}
+        b"INVITE" | b"OPTIONS" => {}
         // Every INVITE is answered at once with a final response, so there is
         // never a pending INVITE transaction to cancel (RFC 3261 §9.2).
         b"CANCEL" => {
@@ -205,6 +215,14 @@ pub fn respond_to(
             write_unfolded(out, tag);
         }
         out.extend_from_slice(b"\r\n");
+        ctx.finish(out);
+        return Some(destination);
+    }
+    if options {
+        ctx.start(out, "200 OK");
+        out.extend_from_slice(
+            concat!("Allow: ", allow!(), "\r\nAccept: application/sdp\r\n").as_bytes(),
+        );
         ctx.finish(out);
         return Some(destination);
     }

@@ -4,8 +4,10 @@
 use super::parse::{Frame, Framer};
 use super::response::respond_to;
 use super::{Allow, RouteSource, Transport};
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -13,7 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout};
 
 /// Settings of the SIP listener.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +34,15 @@ pub struct SipConfig {
     pub tcp_idle: Duration,
     /// Peers answered; others get nothing (see [`Allow`]).
     pub allow: Allow,
+    /// TCP connections one peer may hold at once (an IPv4 address, or an
+    /// IPv6 /64, as one host usually has a whole /64); further ones from it
+    /// are closed as soon as they are accepted, so one peer cannot take
+    /// every slot of [`Self::max_tcp_connections`].
+    pub max_tcp_per_peer: usize,
+    /// A TCP message whose first byte has arrived must be complete within
+    /// this long, else the connection is closed: a peer dribbling a byte now
+    /// and then defeats [`Self::tcp_idle`] but not this.
+    pub tcp_message_timeout: Duration,
 }
 
 impl Default for SipConfig {
@@ -40,8 +51,13 @@ impl Default for SipConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 5060)),
             max_message_bytes: 64 * 1024,
             max_tcp_connections: 1024,
-            tcp_idle: Duration::from_secs(60),
+            // Peers that keep a connection open send CRLF keep-alives (RFC
+            // 5626) and reconnect when it is closed; a short idle limit frees
+            // the slots of those who just sit there.
+            tcp_idle: Duration::from_secs(30),
             allow: Allow::any(),
+            max_tcp_per_peer: 32,
+            tcp_message_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -97,7 +113,9 @@ pub async fn start(
             Limits {
                 max_message_bytes: max,
                 max_connections: config.max_tcp_connections,
+                max_per_peer: config.max_tcp_per_peer,
                 idle: config.tcp_idle,
+                message_timeout: config.tcp_message_timeout,
             },
             stop,
         )),
@@ -174,7 +192,51 @@ async fn stop_udp(udp: UdpThread, stop: watch::Receiver<bool>) {
 struct Limits {
     max_message_bytes: usize,
     max_connections: usize,
+    max_per_peer: usize,
     idle: Duration,
+    message_timeout: Duration,
+}
+
+/// The key connections are counted under: the address, or for IPv6 its /64
+/// (a host typically gets a whole /64, so counting single IPv6 addresses
+/// would let one host take every slot).
+fn peer_key(ip: IpAddr) -> IpAddr {
+    match ip.to_canonical() {
+        IpAddr::V6(v6) => IpAddr::V6((u128::from(v6) & !u128::from(u64::MAX)).into()),
+        v4 => v4,
+    }
+}
+
+/// Open TCP connections per peer (see [`peer_key`]), kept by the accept loop
+/// alone, so no lock is needed.
+#[derive(Default)]
+struct PeerCounts {
+    open: HashMap<IpAddr, usize>,
+    by_task: HashMap<tokio::task::Id, IpAddr>,
+}
+
+impl PeerCounts {
+    /// Whether `peer` is under `max` open connections.
+    fn has_room(&self, peer: IpAddr, max: usize) -> bool {
+        self.open.get(&peer).copied().unwrap_or(0) < max
+    }
+
+    fn opened(&mut self, task: tokio::task::Id, peer: IpAddr) {
+        *self.open.entry(peer).or_default() += 1;
+        self.by_task.insert(task, peer);
+    }
+
+    fn closed(&mut self, task: tokio::task::Id) {
+        let Some(peer) = self.by_task.remove(&task) else {
+            return;
+        };
+        if let Entry::Occupied(mut count) = self.open.entry(peer) {
+            *count.get_mut() -= 1;
+            if *count.get() == 0 {
+                count.remove();
+            }
+        }
+    }
 }
 
 async fn tcp_loop(
@@ -185,13 +247,19 @@ async fn tcp_loop(
     stop: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
+    let mut peers = PeerCounts::default();
     let stopping = stopped(stop.clone());
     tokio::pin!(stopping);
     loop {
         tokio::select! {
             biased;
             () = &mut stopping => break,
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            Some(ended) = connections.join_next_with_id(), if !connections.is_empty() => {
+                match ended {
+                    Ok((task, ())) => peers.closed(task),
+                    Err(e) => peers.closed(e.id()),
+                }
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
                     if !allow.permits(peer.ip()) {
@@ -204,7 +272,15 @@ async fn tcp_loop(
                         drop(stream);
                         continue;
                     }
-                    connections.spawn(connection(stream, peer, routes.clone(), limits, stop.clone()));
+                    let key = peer_key(peer.ip());
+                    if !peers.has_room(key, limits.max_per_peer) {
+                        tracing::debug!(%peer, "SIP TCP connection refused: too many from this peer");
+                        drop(stream);
+                        continue;
+                    }
+                    let task = connections
+                        .spawn(connection(stream, peer, routes.clone(), limits, stop.clone()));
+                    peers.opened(task.id(), key);
                 }
                 Err(e) => {
                     // Out of file descriptors and the like: back off a little.
@@ -234,6 +310,7 @@ async fn connection(
     let mut out = Vec::new();
     let mut pending = Vec::new();
     let mut framer = Framer::default();
+    let mut message_deadline = None;
     let stopping = stopped(stop);
     tokio::pin!(stopping);
     loop {
@@ -270,6 +347,7 @@ async fn connection(
             }
         }
         buf.drain(..consumed);
+        message_deadline = next_message_deadline(message_deadline, &buf, consumed, limits);
         if !pending.is_empty() {
             match timeout(limits.idle, stream.write_all(&pending)).await {
                 Ok(Ok(())) => pending.clear(),
@@ -280,15 +358,60 @@ async fn connection(
             let _ = timeout(limits.idle, stream.shutdown()).await;
             return;
         }
+        let wait = match message_deadline {
+            Some(deadline) => limits
+                .idle
+                .min(deadline.saturating_duration_since(Instant::now())),
+            None => limits.idle,
+        };
         let n = tokio::select! {
             biased;
             () = &mut stopping => return,
-            read = timeout(limits.idle, stream.read(&mut chunk)) => match read {
+            read = timeout(wait, stream.read(&mut chunk)) => match read {
                 Ok(Ok(n)) if n > 0 => n,
-                // EOF, error or idle.
-                _ => return,
+                // EOF, error, idle, or a message too slow to arrive.
+                _ => {
+                    if read.is_err() && !buf.is_empty() {
+                        tracing::debug!(%peer, "SIP TCP message incomplete in time: closing");
+                    }
+                    return;
+                }
             },
         };
         buf.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// When the message being received must be complete: unchanged while the
+/// same message is still arriving, restarted when a new one has begun (bytes
+/// left over after whole messages were taken out, or the first bytes after
+/// an empty buffer), none when nothing is buffered.
+fn next_message_deadline(
+    current: Option<Instant>,
+    buf: &[u8],
+    consumed: usize,
+    limits: Limits,
+) -> Option<Instant> {
+    if buf.is_empty() {
+        None
+    } else if consumed > 0 || current.is_none() {
+        Some(Instant::now() + limits.message_timeout)
+    } else {
+        current
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::peer_key;
+    use std::net::IpAddr;
+
+    #[test]
+    fn peers_are_counted_per_ipv4_address_and_per_ipv6_slash_64() {
+        let key = |s: &str| peer_key(s.parse::<IpAddr>().unwrap());
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff::9"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
     }
 }
