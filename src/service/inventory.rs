@@ -140,44 +140,149 @@ impl Columns {
 
 const IMPORT_BATCH: usize = 1000;
 
+/// How an inventory file is read as CSV.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CsvMode {
+    /// One row per line: a line that is not a well-formed row (an unbalanced
+    /// quote, a control character) is rejected on its own, by line number,
+    /// and the lines after it are still read. Inventory fields never hold
+    /// line breaks, so nothing legitimate is lost.
+    #[default]
+    Strict,
+    /// Generic CSV, where a quoted field may span lines.
+    Lenient,
+}
+
+/// The rows read so far: valid ones to store, and the problems by line.
+#[derive(Default)]
+struct Rows {
+    valid: Vec<ParsedRow>,
+    seen: HashSet<String>,
+    problems: Vec<RowProblem>,
+}
+
+impl Rows {
+    fn take(
+        &mut self,
+        record: &csv::StringRecord,
+        line: u64,
+        columns: &Columns,
+        currency: Currency,
+    ) {
+        match parse_row(record, columns, currency) {
+            Ok(row) if !self.seen.insert(row.number.clone()) => self.problems.push(RowProblem {
+                line,
+                message: format!("{} appears earlier in the file", row.number),
+            }),
+            Ok(row) => self.valid.push(row),
+            Err(message) => self.problems.push(RowProblem { line, message }),
+        }
+    }
+}
+
+/// One line read as one CSV record. The csv crate accepts an unterminated
+/// quote at the end of its input, so balance is checked here: in a
+/// well-formed line every field's quotes come in pairs (`"…""…"`).
+fn line_record(line: &str) -> Result<csv::StringRecord, String> {
+    if let Some(c) = crate::domain::text::refused_char(line) {
+        return Err(format!("control character {c:?} in the line"));
+    }
+    if line.bytes().filter(|b| *b == b'"').count() % 2 == 1 {
+        return Err("unbalanced quote: this line is skipped, the next ones are read".into());
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .buffer_capacity(line.len().max(64))
+        .from_reader(line.as_bytes());
+    let mut record = csv::StringRecord::new();
+    match reader.read_record(&mut record) {
+        Ok(_) => Ok(record),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn read_strict(text: &str, currency: Currency) -> Result<Rows> {
+    let mut rows = Rows::default();
+    let mut columns = None;
+    for (index, raw) in text.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let number = u64::try_from(index).map_or(u64::MAX, |i| i + 1);
+        let record = line_record(line);
+        let Some(columns) = &columns else {
+            let header = record.map_err(|e| {
+                Error::bad_request("invalid_csv", format!("line {number}: header: {e}"))
+            })?;
+            columns = Some(Columns::from_header(&header)?);
+            continue;
+        };
+        match record {
+            Ok(record) => rows.take(&record, number, columns, currency),
+            Err(message) => rows.problems.push(RowProblem {
+                line: number,
+                message,
+            }),
+        }
+    }
+    if columns.is_none() {
+        return Err(Error::bad_request(
+            "invalid_csv",
+            "the file has no header line",
+        ));
+    }
+    Ok(rows)
+}
+
+fn read_lenient(text: &str, currency: Currency) -> Result<Rows> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header = reader
+        .headers()
+        .map_err(|e| Error::bad_request("invalid_csv", e.to_string()))?
+        .clone();
+    let columns = Columns::from_header(&header)?;
+    let mut rows = Rows::default();
+    for record in reader.records() {
+        match record {
+            Ok(record) => {
+                let line = record.position().map_or(0, |p| p.line());
+                rows.take(&record, line, &columns, currency);
+            }
+            Err(e) => rows.problems.push(RowProblem {
+                line: e.position().map_or(0, |p| p.line()),
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok(rows)
+}
+
 impl Service {
+    /// Imports every valid row, reports the others by line (strict CSV).
+    pub async fn import_inventory(&self, csv_text: &str) -> Result<ImportReport> {
+        self.import_inventory_as(csv_text, CsvMode::Strict).await
+    }
+
     /// Imports every valid row, reports the others by line. Re-importing the
     /// same file changes nothing.
-    pub async fn import_inventory(&self, csv_text: &str) -> Result<ImportReport> {
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .flexible(true)
-            .from_reader(csv_text.as_bytes());
-        let header = reader
-            .headers()
-            .map_err(|e| Error::bad_request("invalid_csv", e.to_string()))?
-            .clone();
-        let columns = Columns::from_header(&header)?;
-        let mut report = ImportReport::default();
-        let mut valid = Vec::new();
-        let mut seen = HashSet::new();
-        for record in reader.records() {
-            let record = match record {
-                Ok(r) => r,
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    report.problems.push(RowProblem {
-                        line,
-                        message: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            let line = record.position().map_or(0, |p| p.line());
-            match parse_row(&record, &columns, self.settings().default_currency) {
-                Ok(row) if !seen.insert(row.number.clone()) => report.problems.push(RowProblem {
-                    line,
-                    message: format!("{} appears earlier in the file", row.number),
-                }),
-                Ok(row) => valid.push(row),
-                Err(message) => report.problems.push(RowProblem { line, message }),
-            }
-        }
+    pub async fn import_inventory_as(&self, csv_text: &str, mode: CsvMode) -> Result<ImportReport> {
+        let currency = self.settings().default_currency;
+        let Rows {
+            valid, problems, ..
+        } = match mode {
+            CsvMode::Strict => read_strict(csv_text, currency)?,
+            CsvMode::Lenient => read_lenient(csv_text, currency)?,
+        };
+        let mut report = ImportReport {
+            problems,
+            ..ImportReport::default()
+        };
         let now = self.now();
         for batch in valid.chunks(IMPORT_BATCH) {
             let mut tx = self.store.begin_write().await?;
