@@ -58,6 +58,8 @@ pub struct Settings {
     pub login_window_secs: i64,
     /// Destination prefixes `pstn` forwards (and `access_number` codes) may not use.
     pub deny_destinations: DenyList,
+    /// Resolves the host names of `sip` forwards, which are judged by their addresses.
+    pub resolver: Arc<dyn HostResolver>,
 }
 
 impl Default for Settings {
@@ -72,6 +74,7 @@ impl Default for Settings {
             login_max_failures: 5,
             login_window_secs: 300,
             deny_destinations: DenyList::builtin(),
+            resolver: Arc::new(SystemResolver::default()),
         }
     }
 }
@@ -84,7 +87,6 @@ pub struct Service {
     routes: Arc<RouteTable>,
     shelf: Arc<shelf::Shelf>,
     tokens: Arc<token_cache::TokenCache>,
-    resolver: Arc<dyn HostResolver>,
 }
 
 impl Service {
@@ -96,14 +98,7 @@ impl Service {
             routes: Arc::new(RouteTable::default()),
             shelf: Arc::new(shelf::Shelf::default()),
             tokens: Arc::new(token_cache::TokenCache::default()),
-            resolver: Arc::new(SystemResolver::default()),
         }
-    }
-
-    /// The same service resolving forward host names with `resolver`.
-    pub fn with_resolver(mut self, resolver: Arc<dyn HostResolver>) -> Service {
-        self.resolver = resolver;
-        self
     }
 
     pub fn store(&self) -> &Store {

@@ -100,6 +100,7 @@ impl Service {
             return Ok(());
         };
         let addrs = self
+            .settings()
             .resolver
             .resolve(host)
             .await

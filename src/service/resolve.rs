@@ -18,7 +18,7 @@ pub type Resolution<'a> =
     Pin<Box<dyn Future<Output = Result<Vec<IpAddr>, ResolveError>> + Send + 'a>>;
 
 /// Turns a host name into the addresses a SIP peer would reach.
-pub trait HostResolver: Send + Sync {
+pub trait HostResolver: Send + Sync + std::fmt::Debug {
     fn resolve<'a>(&'a self, host: &'a str) -> Resolution<'a>;
 }
 
