@@ -24,7 +24,7 @@ async fn forwarding(app: &TestApp, token: &str, did_id: &str) -> Value {
         .as_array()
         .expect("dids")
         .iter()
-        .find(|d| d["did_id"].to_string() == did_id)
+        .find(|d| d["did_id"].as_i64().map(|id| id.to_string()).as_deref() == Some(did_id))
         .map(|d| d["forwarding"].clone())
         .expect("the DID is listed")
 }
