@@ -180,59 +180,91 @@ impl Rows {
     }
 }
 
-/// One line read as one CSV record. The csv crate accepts an unterminated
-/// quote at the end of its input, so balance is checked here: in a
-/// well-formed line every field's quotes come in pairs (`"…""…"`).
-fn line_record(line: &str) -> Result<csv::StringRecord, String> {
-    if let Some(c) = crate::domain::text::refused_char(line) {
-        return Err(format!("control character {c:?} in the line"));
-    }
-    if line.bytes().filter(|b| *b == b'"').count() % 2 == 1 {
-        return Err("unbalanced quote: this line is skipped, the next ones are read".into());
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .trim(csv::Trim::All)
-        .buffer_capacity(line.len().max(64))
-        .from_reader(line.as_bytes());
-    let mut record = csv::StringRecord::new();
-    match reader.read_record(&mut record) {
-        Ok(_) => Ok(record),
-        Err(e) => Err(e.to_string()),
-    }
+/// Where a line leaves the csv crate's reader. Hand-written because the crate
+/// has no "one record per line" mode and would carry an open quote into the
+/// next lines; these are its rules (RFC 4180 with its leniencies): a quote
+/// opens a quoted field only at the start of a field, `""` inside one is a
+/// quote, and after the closing quote the field goes on unquoted.
+#[derive(Clone, Copy)]
+enum QuoteState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
 }
 
+/// Whether `line` ends outside a quoted field, i.e. is one whole record.
+fn quotes_balanced(line: &str) -> bool {
+    use QuoteState::*;
+    let end = line
+        .bytes()
+        .fold(FieldStart, |state, byte| match (state, byte) {
+            (FieldStart, b'"') | (QuoteInQuoted, b'"') => Quoted,
+            (Quoted, b'"') => QuoteInQuoted,
+            (Quoted, _) => Quoted,
+            (FieldStart | Unquoted | QuoteInQuoted, b',') => FieldStart,
+            (FieldStart | Unquoted | QuoteInQuoted, _) => Unquoted,
+        });
+    !matches!(end, Quoted)
+}
+
+/// Why a line cannot be read as a record on its own, if it cannot.
+fn line_problem(line: &str) -> Option<String> {
+    if let Some(c) = crate::domain::text::refused_char(line) {
+        return Some(format!("control character {c:?} in the line"));
+    }
+    (!quotes_balanced(line))
+        .then(|| "unbalanced quote: this line is skipped, the next ones are read".to_owned())
+}
+
+/// Strict CSV: lines that are not whole records are reported and left out
+/// first, so that the reader, given only whole-record lines, yields exactly
+/// one record per line and line numbers stay exact.
 fn read_strict(text: &str, currency: Currency) -> Result<Rows> {
     let mut rows = Rows::default();
-    let mut columns = None;
+    let mut kept = String::with_capacity(text.len());
+    let mut kept_lines = Vec::new();
     for (index, raw) in text.split('\n').enumerate() {
         let line = raw.strip_suffix('\r').unwrap_or(raw);
         if line.trim().is_empty() {
             continue;
         }
         let number = u64::try_from(index).map_or(u64::MAX, |i| i + 1);
-        let record = line_record(line);
-        let Some(columns) = &columns else {
-            let header = record.map_err(|e| {
-                Error::bad_request("invalid_csv", format!("line {number}: header: {e}"))
-            })?;
-            columns = Some(Columns::from_header(&header)?);
-            continue;
-        };
-        match record {
-            Ok(record) => rows.take(&record, number, columns, currency),
-            Err(message) => rows.problems.push(RowProblem {
+        match line_problem(line) {
+            Some(message) if kept_lines.is_empty() => {
+                return Err(Error::bad_request(
+                    "invalid_csv",
+                    format!("line {number}: header: {message}"),
+                ));
+            }
+            Some(message) => rows.problems.push(RowProblem {
                 line: number,
                 message,
             }),
+            None => {
+                kept.push_str(line);
+                kept.push('\n');
+                kept_lines.push(number);
+            }
         }
     }
-    if columns.is_none() {
-        return Err(Error::bad_request(
-            "invalid_csv",
-            "the file has no header line",
-        ));
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(kept.as_bytes());
+    let header = reader
+        .headers()
+        .map_err(|e| Error::bad_request("invalid_csv", e.to_string()))?
+        .clone();
+    let columns = Columns::from_header(&header)?;
+    for (record, line) in reader.records().zip(kept_lines.into_iter().skip(1)) {
+        match record {
+            Ok(record) => rows.take(&record, line, &columns, currency),
+            Err(e) => rows.problems.push(RowProblem {
+                line,
+                message: e.to_string(),
+            }),
+        }
     }
     Ok(rows)
 }
@@ -364,5 +396,44 @@ impl Service {
 
     pub async fn inventory_size(&self) -> Result<i64> {
         Ok(dids::count_all(self.store.pool()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_a_whole_record_when_its_last_quoted_field_is_closed() {
+        for whole in [
+            "a,b",
+            r#""a","b""c""#,
+            r#""a""b",c"#,
+            r#"x"y,z"#,
+            r#""a"b,c"#,
+            "",
+        ] {
+            assert!(quotes_balanced(whole), "{whole}");
+        }
+        for open in [r#""a"#, r#"a,"b"#, r#"x"y,"z"#, r#""a"",b"#, r#"a,""""#] {
+            assert!(!quotes_balanced(open), "{open}");
+        }
+    }
+
+    #[test]
+    fn strict_reading_keeps_line_numbers_and_reads_past_a_bad_line() {
+        let text = "number,country,type,setup_fee,monthly_cost,region\n\
+                    \n\
+                    +33123456789,FR,landline,1.00,2.50,\"Paris \"\"15\"\"\"\n\
+                    +33123456790,FR,landline,1.00,2.50,x\"y,\"z\n\
+                    +33123456791,FR,fax,1.00,2.50\r\n\
+                    +33123456792,FR,landline,1.00,2.50,Lille\n";
+        let rows = read_strict(text, Currency::USD).expect("header reads");
+        let numbers: Vec<_> = rows.valid.iter().map(|r| r.number.as_str()).collect();
+        assert_eq!(numbers, ["+33123456789", "+33123456792"]);
+        assert_eq!(rows.valid[0].region.as_deref(), Some("Paris \"15\""));
+        let lines: Vec<_> = rows.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [4, 5]);
+        assert!(read_strict("\"number,country\n+33123456789,FR\n", Currency::USD).is_err());
     }
 }
