@@ -107,7 +107,7 @@ mod tests {
 
     #[test]
     fn operator_lists_take_comments_and_refuse_garbage() {
-        let list = DenyList::parse("# mine\n\n+44 # no, too broad? kept\n 979\n").expect("valid");
+        let list = DenyList::parse("# mine\n\n+44   # a whole country\n 979\n").expect("valid");
         assert_eq!(list.len(), 2);
         assert_eq!(list.refused_prefix("441234"), Some("+44".to_owned()));
         assert_eq!(DenyList::parse("").map(|l| l.is_empty()), Ok(true));
