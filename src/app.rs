@@ -65,6 +65,9 @@ impl AppConfig {
                 },
                 login_max_failures: args.login_max_failures,
                 login_window_secs: args.login_window_secs,
+                // Replaced by the operator's file, if any, when `serve` reads it.
+                deny_destinations: crate::domain::deny::DenyList::builtin(),
+                resolver: Arc::new(service::SystemResolver::default()),
             },
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,

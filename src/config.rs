@@ -129,4 +129,29 @@ pub struct ServeArgs {
     #[arg(long, env = "DIDHUB_SIP_TCP_IDLE_SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..))]
     pub sip_tcp_idle_secs: u64,
+    /// File of E.164 prefixes that `pstn` forwards (and `access_number` codes) may
+    /// not use, one per line, `#` comments. Default: the built-in premium-rate and
+    /// satellite list (data/deny-destinations.txt); an empty file refuses nothing.
+    #[arg(long, env = "DIDHUB_DENY_DESTINATIONS")]
+    pub deny_destinations: Option<PathBuf>,
+}
+
+/// Bounds on the operator files didhub reads (inventory CSV, catalogue, deny list).
+#[derive(Debug, Clone, Copy, Args)]
+pub struct ReadLimitArgs {
+    /// Largest file accepted, in bytes; larger ones are refused unread past the limit.
+    #[arg(long, env = "DIDHUB_MAX_IMPORT_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub max_import_bytes: u64,
+    /// Longest line accepted, in bytes.
+    #[arg(long, env = "DIDHUB_MAX_LINE_BYTES", default_value_t = 64 * 1024)]
+    pub max_line_bytes: usize,
+}
+
+impl Default for ReadLimitArgs {
+    fn default() -> Self {
+        ReadLimitArgs {
+            max_import_bytes: 100 * 1024 * 1024,
+            max_line_bytes: 64 * 1024,
+        }
+    }
 }

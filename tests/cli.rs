@@ -416,6 +416,115 @@ on_both_backends! {
             assert!(run.stderr.contains("--sip-allow"), "{bad:?}: {}", run.stderr);
         }
     }
+
+    async fn inventory_import_refuses_dev_zero_after_one_line_and_imports_nothing() {
+        let cli = Cli::new().await;
+        let started = std::time::Instant::now();
+
+        let run = cli.run(&["inventory", "import", "/dev/zero"]);
+
+        assert_eq!(run.code, Some(1), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains("line 1 is longer than --max-line-bytes"), "{}", run.stderr);
+        assert!(started.elapsed() < std::time::Duration::from_secs(30), "{:?}", started.elapsed());
+        assert_eq!(cli.run(&["inventory", "count"]).stdout.trim(), "0");
+    }
+
+    async fn inventory_import_and_catalogues_refuse_files_over_the_size_limit() {
+        let cli = Cli::new().await;
+        let mut text = String::from("number,country,type,setup_fee,monthly_cost\n");
+        for n in 0..50 {
+            text.push_str(&format!("+331234567{n:02},FR,landline,1.00,2.50\n"));
+        }
+        let csv = cli.write("big.csv", &text);
+
+        let refused = cli.run(&["inventory", "import", path_text(&csv), "--max-import-bytes", "1000"]);
+
+        assert_eq!(refused.code, Some(1), "{}", refused.stdout);
+        assert!(refused.stderr.contains("--max-import-bytes 1000"), "{}", refused.stderr);
+        assert_eq!(cli.run(&["inventory", "count"]).stdout.trim(), "0");
+
+        let streamed = cli
+            .command(&["inventory", "import", "/dev/stdin", "--max-import-bytes", "1000"])
+            .stdin(std::fs::File::open(&csv).expect("csv"))
+            .output()
+            .expect("didhub runs");
+        let streamed = Run::from(streamed);
+        assert_eq!(streamed.code, Some(1), "{}", streamed.stdout);
+        assert!(streamed.stderr.contains("--max-import-bytes 1000"), "{}", streamed.stderr);
+
+        let long_line = cli.write("long.csv", &format!("iso,name,currency\nFR,{},EUR\n", "x".repeat(200)));
+        let catalogue = cli.run(&[
+            "inventory", "generate", "--catalogue", path_text(&long_line), "--max-line-bytes", "100",
+        ]);
+        assert_eq!(catalogue.code, Some(1), "{}", catalogue.stdout);
+        assert!(catalogue.stderr.contains("line 2 is longer than --max-line-bytes 100"), "{}", catalogue.stderr);
+
+        let accepted = cli.run(&["inventory", "import", path_text(&csv)]);
+        accepted.assert_success("the same file within the default limits");
+        assert_eq!(cli.run(&["inventory", "count"]).stdout.trim(), "50");
+    }
+
+    async fn an_unbalanced_quote_rejects_only_its_own_line() {
+        let cli = Cli::new().await;
+        let csv = cli.write(
+            "quote.csv",
+            "number,country,type,setup_fee,monthly_cost,region\n\
+             +33123456789,FR,landline,1.00,2.50,Paris\n\
+             +33123456791,FR,landline,1.00,2.50,\"Saint-\"\"Denis\"\"\"\n\
+             +33123456790,FR,landline,1.00,2.50,\"Lyon\n\
+             +33123456792,FR,landline,1.00,2.50,\n\
+             +33123456793,FR,landline,1.00,2.50,Lille\n",
+        );
+        let file = path_text(&csv);
+
+        let run = cli.run(&["inventory", "import", file]);
+
+        assert_eq!(run.code, Some(2), "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+        assert!(run.stderr.contains(&format!("{file}:4: unbalanced quote")), "{}", run.stderr);
+        assert!(run.stdout.contains("inserted 4,"), "{}", run.stdout);
+        assert!(run.stdout.contains("rejected 1"), "{}", run.stdout);
+        assert_eq!(cli.run(&["inventory", "count"]).stdout.trim(), "4");
+
+        let lenient = Cli::new().await;
+        let swallowed = lenient.run(&["inventory", "import", file, "--lenient-csv"]);
+        assert!(swallowed.stdout.contains("inserted 2,"), "{}", swallowed.stdout);
+    }
+
+    async fn operator_arguments_with_control_characters_are_refused() {
+        let cli = Cli::new().await;
+        cli.create_alice().assert_success("create");
+
+        for args in [
+            &["account", "credit", "ali\u{1}ce", "1.00"][..],
+            &["account", "credit", "alice", "1.00", "--description", "x\u{7f}"],
+            &["account", "set-pbx", "alice", "pbx.example.com\u{85}"],
+        ] {
+            let run = cli.run(args);
+            assert_eq!(run.code, Some(2), "{args:?}: {}", run.stdout);
+            assert!(run.stderr.contains("control character"), "{args:?}: {}", run.stderr);
+        }
+        let tab_in_password = cli.run_with_stdin(
+            &["account", "set-password", "alice", "--password-stdin"],
+            "new\tpassword long enough\n",
+        );
+        assert_ne!(tab_in_password.code, Some(0), "{}", tab_in_password.stdout);
+        assert!(tab_in_password.stderr.contains("control character"), "{}", tab_in_password.stderr);
+        let list = cli.run(&["account", "list"]);
+        assert!(list_line(&list.stdout, "alice").contains("25.00"), "{}", list.stdout);
+    }
+
+    async fn serve_refuses_a_deny_list_it_cannot_read() {
+        let cli = Cli::new().await;
+        let garbage = cli.write("deny.txt", "# premium\n+1900\ntel:+979\n");
+
+        for file in [path_text(&garbage), "/nonexistent/deny.txt"] {
+            let run = cli.run(&[
+                "serve", "--listen", "127.0.0.1:0", "--sip-listen", "off", "--deny-destinations", file,
+            ]);
+            assert_ne!(run.code, Some(0), "{file} accepted\n{}", run.stdout);
+            assert!(run.stderr.contains("deny.txt"), "{file}: {}", run.stderr);
+        }
+    }
 }
 
 // ---- backup and restore (SQLite; PostgreSQL has pg_dump) ----

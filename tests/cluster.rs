@@ -610,7 +610,10 @@ fn in_process_config(database: &str, routing_key: &str) -> didhub::app::AppConfi
         listen: "127.0.0.1:0".parse().expect("address"),
         database: database.to_owned(),
         pool: PoolSettings::default(),
-        service: service::Settings::default(),
+        service: service::Settings {
+            resolver: Arc::new(support::dns::TestDns),
+            ..service::Settings::default()
+        },
         http: didhub::http::HttpSettings {
             routing_key: Some(routing_key.to_owned()),
             ..didhub::http::HttpSettings::default()

@@ -73,6 +73,9 @@ fn read_password() -> anyhow::Result<String> {
     if password.is_empty() {
         bail!("no password on standard input");
     }
+    if password.chars().any(crate::domain::text::is_refused_char) {
+        bail!("the password contains a control character");
+    }
     Ok(password)
 }
 

@@ -1,9 +1,10 @@
 //! `didhub inventory …`
 
+use super::bounded;
+use crate::config::ReadLimitArgs;
 use crate::domain::catalogue::{Catalogue, DEFAULT_CATALOGUE};
-use crate::service::Service;
 use crate::service::inventory_columns;
-use anyhow::Context;
+use crate::service::{CsvMode, Service};
 use clap::Subcommand;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,16 @@ use std::process::ExitCode;
 #[derive(Debug, Subcommand)]
 pub enum InventoryCommand {
     /// Import numbers from a CSV file (header: number,country,type,setup_fee,monthly_cost[,currency][,region]).
-    Import { file: PathBuf },
+    Import {
+        file: PathBuf,
+        #[command(flatten)]
+        limits: ReadLimitArgs,
+        /// Read the file as generic CSV, where a quoted field may span lines (and so
+        /// one unbalanced quote swallows the rows after it). By default each line
+        /// is one row and a malformed line is rejected on its own.
+        #[arg(long)]
+        lenient_csv: bool,
+    },
     /// Generate the demo inventory from the country catalogue.
     Generate {
         /// Numbers per country and type.
@@ -22,6 +32,8 @@ pub enum InventoryCommand {
         /// Country catalogue CSV (default: the built-in data/countries.csv).
         #[arg(long)]
         catalogue: Option<PathBuf>,
+        #[command(flatten)]
+        limits: ReadLimitArgs,
     },
     /// Count the numbers in inventory.
     Count,
@@ -29,10 +41,18 @@ pub enum InventoryCommand {
 
 pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<ExitCode> {
     match command {
-        InventoryCommand::Import { file } => {
-            let text = std::fs::read_to_string(&file)
-                .with_context(|| format!("reading {}", file.display()))?;
-            let report = service.import_inventory(&text).await?;
+        InventoryCommand::Import {
+            file,
+            limits,
+            lenient_csv,
+        } => {
+            let text = bounded::read_text(&file, limits)?;
+            let mode = if lenient_csv {
+                CsvMode::Lenient
+            } else {
+                CsvMode::Strict
+            };
+            let report = service.import_inventory_as(&text, mode).await?;
             for problem in &report.problems {
                 eprintln!("{}:{}: {}", file.display(), problem.line, problem.message);
             }
@@ -53,10 +73,10 @@ pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<
             per_type,
             seed,
             catalogue,
+            limits,
         } => {
             let text = match &catalogue {
-                Some(path) => std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?,
+                Some(path) => bounded::read_text(path, limits)?,
                 None => DEFAULT_CATALOGUE.to_owned(),
             };
             let catalogue = Catalogue::parse(&text)?;

@@ -2,6 +2,7 @@
 
 mod account;
 mod backup;
+mod bounded;
 mod inventory;
 
 use crate::app::{self, AppConfig};
@@ -10,6 +11,7 @@ use crate::config::{DatabaseArgs, ServeArgs};
 use crate::service::{self, Service};
 use crate::store::PoolSettings;
 use crate::store::sqlite_file::{self, DatabaseLock};
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -56,6 +58,37 @@ pub enum Command {
     },
     /// Replace the SQLite database with FILE (a backup); every server on it must be stopped.
     Restore { file: PathBuf },
+}
+
+/// Refuses control characters in the command line and in `DIDHUB_*`
+/// variables before they reach a use case: a NUL in a username, for one, is
+/// an error on PostgreSQL and a silently truncated string elsewhere.
+pub fn refuse_control_chars(
+    args: impl IntoIterator<Item = std::ffi::OsString>,
+    vars: impl IntoIterator<Item = (std::ffi::OsString, std::ffi::OsString)>,
+) -> anyhow::Result<()> {
+    let refused = |text: &std::ffi::OsStr| {
+        text.to_string_lossy()
+            .chars()
+            .any(crate::domain::text::is_refused_char)
+    };
+    for (position, arg) in args.into_iter().enumerate() {
+        if refused(&arg) {
+            anyhow::bail!(
+                "argument {position} ({:?}) contains a control character",
+                arg.to_string_lossy()
+            );
+        }
+    }
+    for (name, value) in vars {
+        if name.to_string_lossy().starts_with("DIDHUB_") && refused(&value) {
+            anyhow::bail!(
+                "environment variable {} contains a control character",
+                name.to_string_lossy()
+            );
+        }
+    }
+    Ok(())
 }
 
 pub fn init_tracing(cli: &Cli) {
@@ -158,6 +191,15 @@ fn sip_config(
 
 async fn serve(database: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let mut config = AppConfig::from_args(database, args);
+    if let Some(path) = &args.deny_destinations {
+        let text = bounded::read_text(path, crate::config::ReadLimitArgs::default())?;
+        config.service.deny_destinations = crate::domain::deny::DenyList::parse(&text)
+            .with_context(|| format!("--deny-destinations {}", path.display()))?;
+        tracing::info!(
+            prefixes = config.service.deny_destinations.len(),
+            "destination deny list loaded"
+        );
+    }
     let allow = match args.sip_allow.as_deref() {
         Some(list) => crate::sip::Allow::parse(list)
             .map_err(|e| anyhow::anyhow!("--sip-allow {list:?}: {e}"))?,

@@ -2,7 +2,7 @@
 //! validated so that what is stored can be handed to the routing plane as is.
 
 use super::phone::{CountryCode, E164, PhoneError};
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ForwardType {
@@ -87,6 +87,12 @@ pub enum ForwardError {
     LocalAddress(IpAddr),
     #[error("access_number destination must be empty or 1 to 16 digits (a DISA profile code)")]
     BadAccessCode,
+    #[error("destinations starting {0} (premium-rate or satellite) are refused by the operator")]
+    DeniedDestination(String),
+    #[error(
+        "sip host {host} resolves to {addr}, a loopback, unspecified, multicast or link-local address"
+    )]
+    HostResolvesLocal { host: String, addr: IpAddr },
 }
 
 const MAX_DESTINATION_LEN: usize = 256;
@@ -165,6 +171,17 @@ impl ForwardTarget {
         }
     }
 
+    /// The DNS name a `sip` target points at: a name, unlike an address,
+    /// can only be judged once resolved (see [`check_resolved`]).
+    pub fn host_name(&self) -> Option<&str> {
+        let ForwardTarget::Sip(uri) = self else {
+            return None;
+        };
+        let (_, host_port) = uri.split(';').next()?.rsplit_once('@')?;
+        let host = split_host_port(host_port).map_or(host_port, |(host, _)| host);
+        (!host_port.starts_with('[') && host.parse::<IpAddr>().is_err()).then_some(host)
+    }
+
     /// Rebuilds a target from what [`ForwardTarget::destination`] stored.
     pub fn from_stored(kind: ForwardType, destination: &str) -> Option<ForwardTarget> {
         let permissive = ForwardPolicy {
@@ -188,24 +205,95 @@ fn is_short_digit_string(text: &str) -> bool {
     (1..=16).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
 }
 
-fn is_local_address(addr: IpAddr) -> bool {
+/// Loopback, unspecified ("this network", 0.0.0.0/8: Linux connects 0.0.0.0
+/// to the local host), multicast, link-local and broadcast.
+fn is_local_ipv4(v4: Ipv4Addr) -> bool {
+    v4.is_loopback()
+        || v4.octets()[0] == 0
+        || v4.is_multicast()
+        || v4.is_link_local()
+        || v4.is_broadcast()
+}
+
+/// Whether a call sent to `addr` would land in the operator's own host or
+/// network, or nowhere. IPv6 addresses that carry an IPv4 address (see
+/// [`embedded_ipv4`]) are judged by every IPv4 address they carry too, since
+/// translators, relays and dual-stack hosts deliver them to that address.
+pub fn is_local_address(addr: IpAddr) -> bool {
     match addr {
-        IpAddr::V4(v4) => {
-            v4.is_loopback()
-                || v4.is_unspecified()
-                || v4.is_multicast()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-        }
+        IpAddr::V4(v4) => is_local_ipv4(v4),
         IpAddr::V6(v6) => {
-            if let Some(mapped) = v6.to_ipv4_mapped() {
-                return is_local_address(IpAddr::V4(mapped));
-            }
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (v6.segments()[0] & 0xffc0) == 0xfe80
+                || embedded_ipv4(v6).into_iter().any(is_local_ipv4)
         }
+    }
+}
+
+/// The IPv4 address at bit `offset` of the address with bits 64..72 (the
+/// RFC 6052 "u" octet) taken out: where RFC 6052 puts the IPv4 address of a
+/// NAT64 prefix of length `offset` (32 to 64; offset 88 is the /96 case).
+fn rfc6052_ipv4(v6: Ipv6Addr, offset: u32) -> Ipv4Addr {
+    let bits = u128::from(v6);
+    let without_u = ((bits >> 64) << 56) | (bits & ((1 << 56) - 1));
+    // `without_u` holds 120 meaningful bits, right-aligned.
+    let shifted = without_u >> (120 - offset - 32);
+    Ipv4Addr::from((shifted & u128::from(u32::MAX)) as u32)
+}
+
+/// Every IPv4 address an IPv6 address carries, by the forms that deliver to it:
+/// IPv4-mapped (`::ffff:0:0/96`), IPv4-translated (`::ffff:0:0:0/96`),
+/// IPv4-compatible (`::/96`), NAT64 (`64:ff9b::/96`, and `64:ff9b:1::/48` at
+/// each RFC 6052 prefix length it may be used with), 6to4 (`2002::/16`),
+/// Teredo (`2001::/32`: server, and client stored inverted in the last 32 bits)
+/// and ISATAP interface identifiers (`…:0:5efe:a.b.c.d`, `…:200:5efe:a.b.c.d`).
+pub fn embedded_ipv4(v6: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = v6.segments();
+    let last32 = Ipv4Addr::from((u32::from(s[6]) << 16) | u32::from(s[7]));
+    let mut found = Vec::new();
+    match s {
+        [0, 0, 0, 0, 0, 0xffff, _, _]
+        | [0, 0, 0, 0, 0xffff, 0, _, _]
+        | [0, 0, 0, 0, 0, 0, _, _] => found.push(last32),
+        [0x64, 0xff9b, 0, 0, 0, 0, _, _] => found.push(last32),
+        [0x64, 0xff9b, 1, ..] => {
+            found.extend([48, 56, 64, 88].map(|offset| rfc6052_ipv4(v6, offset)))
+        }
+        [0x2002, high, low, ..] => {
+            found.push(Ipv4Addr::from((u32::from(high) << 16) | u32::from(low)))
+        }
+        [0x2001, 0, server_high, server_low, ..] => {
+            found.push(Ipv4Addr::from(
+                (u32::from(server_high) << 16) | u32::from(server_low),
+            ));
+            found.push(Ipv4Addr::from(!u32::from(last32)));
+        }
+        _ => {}
+    }
+    if (s[4] == 0 || s[4] == 0x0200) && s[5] == 0x5efe {
+        found.push(last32);
+    }
+    found
+}
+
+/// Judges what a target's host name resolved to: one refused address is
+/// enough to refuse the name, since the caller's SBC may pick any of them.
+pub fn check_resolved(
+    host: &str,
+    addrs: &[IpAddr],
+    policy: ForwardPolicy,
+) -> Result<(), ForwardError> {
+    if policy.allow_local_addresses {
+        return Ok(());
+    }
+    match addrs.iter().find(|addr| is_local_address(**addr)) {
+        Some(addr) => Err(ForwardError::HostResolvesLocal {
+            host: host.to_owned(),
+            addr: *addr,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -494,6 +582,103 @@ mod tests {
             allow_local_addresses: true,
         };
         assert!(ForwardTarget::parse(ForwardType::Ip, "127.0.0.1:5070", &fr(), lenient).is_ok());
+    }
+
+    #[test]
+    fn every_ipv6_form_carrying_a_refused_ipv4_is_refused() {
+        for (form, refused) in [
+            ("::ffff:127.0.0.1", "IPv4-mapped"),
+            ("::ffff:0:127.0.0.1", "IPv4-translated"),
+            ("::ffff:0:7f00:1", "IPv4-translated, hex"),
+            ("::127.0.0.1", "IPv4-compatible"),
+            ("::7f00:1", "IPv4-compatible, hex"),
+            ("::169.254.0.1", "IPv4-compatible link-local"),
+            ("64:ff9b::7f00:1", "NAT64 well-known prefix"),
+            ("64:ff9b::224.0.0.1", "NAT64 multicast"),
+            ("64:ff9b:1:7f00:0:100::", "NAT64 local-use /48"),
+            ("64:ff9b:1:7f:0:1::", "NAT64 local-use /56"),
+            ("64:ff9b:1::7f:0:100:0", "NAT64 local-use /64"),
+            ("64:ff9b:1::7f00:1", "NAT64 local-use /96"),
+            ("2002:7f00:1::", "6to4"),
+            ("2002:a9fe:101::1", "6to4 link-local"),
+            (
+                "2001:0:4136:e378:8000:63bf:80ff:fffe",
+                "Teredo, client 127.0.0.1",
+            ),
+            ("2001:0:7f00:1::1", "Teredo, server 127.0.0.1"),
+            ("2001:db8::5efe:127.0.0.1", "ISATAP"),
+            ("2001:db8::200:5efe:7f00:1", "ISATAP, universal"),
+            ("::ffff:0.0.0.0", "IPv4-mapped unspecified"),
+            ("::ffff:0.1.2.3", "IPv4-mapped this-network"),
+            ("::ffff:255.255.255.255", "IPv4-mapped broadcast"),
+        ] {
+            assert!(
+                matches!(
+                    parse(ForwardType::Ip, form),
+                    Err(ForwardError::LocalAddress(_))
+                ),
+                "ip {form} ({refused}) should be refused"
+            );
+            let bracketed = format!("sip:a@[{form}]");
+            assert!(
+                matches!(
+                    parse(ForwardType::Sip, &bracketed),
+                    Err(ForwardError::LocalAddress(_))
+                ),
+                "{bracketed} ({refused}) should be refused"
+            );
+        }
+        for (form, accepted) in [
+            ("::ffff:203.0.113.5", "IPv4-mapped public"),
+            ("64:ff9b::203.0.113.5", "NAT64 public"),
+            ("2002:cb00:7105::1", "6to4 of 203.0.113.5"),
+            (
+                "2001:0:4136:e378:8000:63bf:34fe:8efa",
+                "Teredo, client 203.1.113.5",
+            ),
+            ("2001:db8::1", "documentation, no IPv4 inside"),
+            ("2a00:1450:4007:80e::200e", "ordinary global"),
+        ] {
+            assert!(
+                parse(ForwardType::Ip, form).is_ok(),
+                "ip {form} ({accepted})"
+            );
+        }
+        let lenient = ForwardPolicy {
+            allow_local_addresses: true,
+        };
+        assert!(ForwardTarget::parse(ForwardType::Ip, "2002:7f00:1::", &fr(), lenient).is_ok());
+    }
+
+    #[test]
+    fn host_names_of_sip_targets_are_judged_by_what_they_resolve_to() {
+        let target =
+            parse(ForwardType::Sip, "sip:a@pbx.example.com:5080;transport=tcp").expect("valid");
+        assert_eq!(target.host_name(), Some("pbx.example.com"));
+        for literal in ["sip:a@203.0.113.5:5060", "sip:a@[2001:db8::1]:5060"] {
+            assert_eq!(
+                parse(ForwardType::Sip, literal).expect(literal).host_name(),
+                None
+            );
+        }
+        assert_eq!(
+            parse(ForwardType::Pstn, "0612345678")
+                .expect("pstn")
+                .host_name(),
+            None
+        );
+        let public: IpAddr = "203.0.113.5".parse().expect("address");
+        let loopback: IpAddr = "::ffff:127.0.0.1".parse().expect("address");
+        let strict = ForwardPolicy::default();
+        assert!(check_resolved("pbx.example.com", &[public], strict).is_ok());
+        assert!(matches!(
+            check_resolved("evil.example.com", &[public, loopback], strict),
+            Err(ForwardError::HostResolvesLocal { .. })
+        ));
+        let lenient = ForwardPolicy {
+            allow_local_addresses: true,
+        };
+        assert!(check_resolved("localhost", &[loopback], lenient).is_ok());
     }
 
     #[test]

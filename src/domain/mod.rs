@@ -2,12 +2,14 @@
 
 pub mod billing;
 pub mod catalogue;
+pub mod deny;
 pub mod did_type;
 pub mod forward;
 pub mod money;
 pub mod number_gen;
 pub mod phone;
 pub mod routing;
+pub mod text;
 
 pub use did_type::DidType;
 pub use forward::{ForwardPolicy, ForwardTarget, ForwardType};

@@ -261,7 +261,7 @@ pub async fn list(State(state): State<AppState>, input: ApiInput) -> ApiResult<L
 #[utoipa::path(post, path = "/api/did/forward", tag = "provisioning",
     request_body(content = ForwardForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = DidJson),
-              (status = 400, description = "invalid_forward_type or invalid_destination", body = ErrorBody),
+              (status = 400, description = "invalid_forward_type, invalid_destination, destination_not_allowed (a refused address, a host name resolving to one, or a denied PSTN prefix), destination_unresolvable, or invalid_characters", body = ErrorBody),
               (status = 404, body = ErrorBody),
               (status = 422, description = "pbx_host_required or disa_not_configured", body = ErrorBody)))]
 pub async fn forward(State(state): State<AppState>, input: ApiInput) -> ApiResult<DidJson> {

@@ -3,6 +3,7 @@
 //! and the token as a `token` field or an `Authorization: Bearer` header.
 
 use super::error::ApiError;
+use crate::domain::text::refused_char;
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -80,6 +81,22 @@ impl ApiInput {
     }
 }
 
+/// Refuses control characters (NUL above all, which PostgreSQL cannot store)
+/// before any field or credential reaches a use case or the database.
+pub fn refuse_control_chars(field: &str, value: &str) -> Result<(), ApiError> {
+    match refused_char(field).or_else(|| refused_char(value)) {
+        Some(c) => Err(ApiError::bad_request(
+            "invalid_characters",
+            format!(
+                "field {:.64} contains the control character {:?}",
+                field.escape_debug().to_string(),
+                c
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<String> {
     let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = value.trim().split_once(' ')?;
@@ -102,6 +119,7 @@ fn insert_field(
     if fields.len() >= MAX_FIELDS {
         return Err(ApiError::bad_request("invalid_body", "too many fields"));
     }
+    refuse_control_chars(&name, &value)?;
     if fields.insert(name.clone(), value).is_some() {
         return Err(ApiError::bad_request(
             "invalid_body",
@@ -191,6 +209,12 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
                 })
             })
             .transpose()?;
+        if let Some(token) = &bearer {
+            refuse_control_chars("Authorization", token)?;
+        }
+        if let Some(key) = &idempotency_key {
+            refuse_control_chars("Idempotency-Key", key)?;
+        }
         let content_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -246,6 +270,31 @@ mod tests {
         assert!(parse_json(br#"{"did_id": [1]}"#).is_err());
         assert!(parse_json(b"[1,2]").is_err());
         assert!(parse_json(br#"{"did_id": 1, "did_id": 2}"#).is_err());
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_names_and_values() {
+        for body in [
+            &b"username=a%00b"[..],
+            b"password=x%7Fy",
+            b"a%0Ab=1",
+            b"t=%C2%85",
+        ] {
+            let error = parse_form(body).expect_err("control character");
+            assert!(
+                matches!(
+                    error.0,
+                    crate::service::Error::BadRequest {
+                        code: "invalid_characters",
+                        ..
+                    }
+                ),
+                "{body:?}: {error:?}"
+            );
+        }
+        assert!(parse_json(br#"{"username": "a\u0000b"}"#).is_err());
+        assert!(parse_json(br#"{"token": "a\tb"}"#).is_err());
+        assert!(parse_form(b"username=caf%C3%A9+au+lait").is_ok());
     }
 
     #[test]

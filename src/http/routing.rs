@@ -4,6 +4,7 @@
 
 use super::AppState;
 use super::error::error_response;
+use crate::domain::text::refused_char;
 use crate::service::Route;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -90,6 +91,9 @@ fn authorised_route(
     if let Some(denied) = refusal(state, headers) {
         return Err(Box::new(denied));
     }
+    if let Some(refused) = control_char_refusal([("number", number)]) {
+        return Err(Box::new(refused));
+    }
     e164(number)
         .and_then(|n| state.service.route(&n))
         .ok_or_else(|| {
@@ -99,6 +103,24 @@ fn authorised_route(
                 "nobody owns this number",
             ))
         })
+}
+
+/// A 400 `invalid_characters` naming the first field that carries a control
+/// character: such text is no number and, echoed into XML, not even a document.
+fn control_char_refusal<'a>(
+    fields: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<Response> {
+    fields.into_iter().find_map(|(name, value)| {
+        let c = refused_char(name).or_else(|| refused_char(value))?;
+        Some(error_response(
+            StatusCode::BAD_REQUEST,
+            "invalid_characters",
+            &format!(
+                "field {:.64} contains the control character {c:?}",
+                name.escape_debug().to_string()
+            ),
+        ))
+    })
 }
 
 #[derive(Serialize, ToSchema)]
@@ -126,7 +148,9 @@ pub struct RouteJson {
 #[utoipa::path(get, path = "/v1/routing/{number}", tag = "routing",
     params(("number" = String, Path, description = "The DID: +33123456789, 33123456789 or 0033123456789")),
     security(("routing_key" = [])),
-    responses((status = 200, body = RouteJson), (status = 401, body = super::error::ErrorBody),
+    responses((status = 200, body = RouteJson),
+              (status = 400, description = "invalid_characters: a control character in the number", body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody),
               (status = 404, description = "did_not_found: nobody owns this number", body = super::error::ErrorBody)))]
 pub async fn lookup(
     State(state): State<AppState>,
@@ -162,7 +186,9 @@ pub async fn lookup(
 #[utoipa::path(get, path = "/v1/routing/{number}/kamailio", tag = "routing",
     params(("number" = String, Path, description = "The DID")),
     security(("routing_key" = [])),
-    responses((status = 200, description = "rtjson document"), (status = 401, body = super::error::ErrorBody),
+    responses((status = 200, description = "rtjson document"),
+              (status = 400, description = "invalid_characters: a control character in the number", body = super::error::ErrorBody),
+              (status = 401, body = super::error::ErrorBody),
               (status = 404, description = "did_not_found, or not_forwarded (reply 480)", body = super::error::ErrorBody)))]
 pub async fn kamailio(
     State(state): State<AppState>,
@@ -224,6 +250,7 @@ fn xml(body: String) -> Response {
                  description = "mod_xml_curl's fields: section, Caller-Destination-Number (or destination_number), Caller-Context"),
     security(("routing_key" = [])),
     responses((status = 200, description = "freeswitch/xml document", content_type = "text/xml"),
+              (status = 400, description = "invalid_characters: a control character in a field", body = super::error::ErrorBody),
               (status = 401, body = super::error::ErrorBody)))]
 pub async fn freeswitch(
     State(state): State<AppState>,
@@ -234,6 +261,11 @@ pub async fn freeswitch(
         return denied;
     }
     let fields: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    if let Some(refused) =
+        control_char_refusal(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+    {
+        return refused;
+    }
     if fields.get("section").is_some_and(|s| s != "dialplan") {
         return xml(XML_NOT_FOUND.to_owned());
     }

@@ -140,44 +140,181 @@ impl Columns {
 
 const IMPORT_BATCH: usize = 1000;
 
-impl Service {
-    /// Imports every valid row, reports the others by line. Re-importing the
-    /// same file changes nothing.
-    pub async fn import_inventory(&self, csv_text: &str) -> Result<ImportReport> {
-        let mut reader = csv::ReaderBuilder::new()
-            .trim(csv::Trim::All)
-            .flexible(true)
-            .from_reader(csv_text.as_bytes());
-        let header = reader
-            .headers()
-            .map_err(|e| Error::bad_request("invalid_csv", e.to_string()))?
-            .clone();
-        let columns = Columns::from_header(&header)?;
-        let mut report = ImportReport::default();
-        let mut valid = Vec::new();
-        let mut seen = HashSet::new();
-        for record in reader.records() {
-            let record = match record {
-                Ok(r) => r,
-                Err(e) => {
-                    let line = e.position().map_or(0, |p| p.line());
-                    report.problems.push(RowProblem {
-                        line,
-                        message: e.to_string(),
-                    });
-                    continue;
-                }
-            };
-            let line = record.position().map_or(0, |p| p.line());
-            match parse_row(&record, &columns, self.settings().default_currency) {
-                Ok(row) if !seen.insert(row.number.clone()) => report.problems.push(RowProblem {
-                    line,
-                    message: format!("{} appears earlier in the file", row.number),
-                }),
-                Ok(row) => valid.push(row),
-                Err(message) => report.problems.push(RowProblem { line, message }),
+/// How an inventory file is read as CSV.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CsvMode {
+    /// One row per line: a line that is not a well-formed row (an unbalanced
+    /// quote, a control character) is rejected on its own, by line number,
+    /// and the lines after it are still read. Inventory fields never hold
+    /// line breaks, so nothing legitimate is lost.
+    #[default]
+    Strict,
+    /// Generic CSV, where a quoted field may span lines.
+    Lenient,
+}
+
+/// The rows read so far: valid ones to store, and the problems by line.
+#[derive(Default)]
+struct Rows {
+    valid: Vec<ParsedRow>,
+    seen: HashSet<String>,
+    problems: Vec<RowProblem>,
+}
+
+impl Rows {
+    fn take(
+        &mut self,
+        record: &csv::StringRecord,
+        line: u64,
+        columns: &Columns,
+        currency: Currency,
+    ) {
+        match parse_row(record, columns, currency) {
+            Ok(row) if !self.seen.insert(row.number.clone()) => self.problems.push(RowProblem {
+                line,
+                message: format!("{} appears earlier in the file", row.number),
+            }),
+            Ok(row) => self.valid.push(row),
+            Err(message) => self.problems.push(RowProblem { line, message }),
+        }
+    }
+}
+
+/// Where a line leaves the csv crate's reader. Hand-written because the crate
+/// has no "one record per line" mode and would carry an open quote into the
+/// next lines; these are its rules (RFC 4180 with its leniencies): a quote
+/// opens a quoted field only at the start of a field, `""` inside one is a
+/// quote, and after the closing quote the field goes on unquoted.
+#[derive(Clone, Copy)]
+enum QuoteState {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+/// Whether `line` ends outside a quoted field, i.e. is one whole record.
+fn quotes_balanced(line: &str) -> bool {
+    use QuoteState::*;
+    let end = line
+        .bytes()
+        .fold(FieldStart, |state, byte| match (state, byte) {
+            (FieldStart, b'"') | (QuoteInQuoted, b'"') => Quoted,
+            (Quoted, b'"') => QuoteInQuoted,
+            (Quoted, _) => Quoted,
+            (FieldStart | Unquoted | QuoteInQuoted, b',') => FieldStart,
+            (FieldStart | Unquoted | QuoteInQuoted, _) => Unquoted,
+        });
+    !matches!(end, Quoted)
+}
+
+/// Why a line cannot be read as a record on its own, if it cannot.
+fn line_problem(line: &str) -> Option<String> {
+    if let Some(c) = crate::domain::text::refused_char(line) {
+        return Some(format!("control character {c:?} in the line"));
+    }
+    (!quotes_balanced(line))
+        .then(|| "unbalanced quote: this line is skipped, the next ones are read".to_owned())
+}
+
+/// Strict CSV: lines that are not whole records are reported and left out
+/// first, so that the reader, given only whole-record lines, yields exactly
+/// one record per line and line numbers stay exact.
+fn read_strict(text: &str, currency: Currency) -> Result<Rows> {
+    let mut rows = Rows::default();
+    let mut kept = String::with_capacity(text.len());
+    let mut kept_lines = Vec::new();
+    for (index, raw) in text.split('\n').enumerate() {
+        let line = raw.strip_suffix('\r').unwrap_or(raw);
+        if line.trim().is_empty() {
+            continue;
+        }
+        let number = u64::try_from(index).map_or(u64::MAX, |i| i + 1);
+        match line_problem(line) {
+            Some(message) if kept_lines.is_empty() => {
+                return Err(Error::bad_request(
+                    "invalid_csv",
+                    format!("line {number}: header: {message}"),
+                ));
+            }
+            Some(message) => rows.problems.push(RowProblem {
+                line: number,
+                message,
+            }),
+            None => {
+                kept.push_str(line);
+                kept.push('\n');
+                kept_lines.push(number);
             }
         }
+    }
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(kept.as_bytes());
+    let header = reader
+        .headers()
+        .map_err(|e| Error::bad_request("invalid_csv", e.to_string()))?
+        .clone();
+    let columns = Columns::from_header(&header)?;
+    for (record, line) in reader.records().zip(kept_lines.into_iter().skip(1)) {
+        match record {
+            Ok(record) => rows.take(&record, line, &columns, currency),
+            Err(e) => rows.problems.push(RowProblem {
+                line,
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok(rows)
+}
+
+fn read_lenient(text: &str, currency: Currency) -> Result<Rows> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .flexible(true)
+        .from_reader(text.as_bytes());
+    let header = reader
+        .headers()
+        .map_err(|e| Error::bad_request("invalid_csv", e.to_string()))?
+        .clone();
+    let columns = Columns::from_header(&header)?;
+    let mut rows = Rows::default();
+    for record in reader.records() {
+        match record {
+            Ok(record) => {
+                let line = record.position().map_or(0, |p| p.line());
+                rows.take(&record, line, &columns, currency);
+            }
+            Err(e) => rows.problems.push(RowProblem {
+                line: e.position().map_or(0, |p| p.line()),
+                message: e.to_string(),
+            }),
+        }
+    }
+    Ok(rows)
+}
+
+impl Service {
+    /// Imports every valid row, reports the others by line (strict CSV).
+    pub async fn import_inventory(&self, csv_text: &str) -> Result<ImportReport> {
+        self.import_inventory_as(csv_text, CsvMode::Strict).await
+    }
+
+    /// Imports every valid row, reports the others by line. Re-importing the
+    /// same file changes nothing.
+    pub async fn import_inventory_as(&self, csv_text: &str, mode: CsvMode) -> Result<ImportReport> {
+        let currency = self.settings().default_currency;
+        let Rows {
+            valid, problems, ..
+        } = match mode {
+            CsvMode::Strict => read_strict(csv_text, currency)?,
+            CsvMode::Lenient => read_lenient(csv_text, currency)?,
+        };
+        let mut report = ImportReport {
+            problems,
+            ..ImportReport::default()
+        };
         let now = self.now();
         for batch in valid.chunks(IMPORT_BATCH) {
             let mut tx = self.store.begin_write().await?;
@@ -259,5 +396,44 @@ impl Service {
 
     pub async fn inventory_size(&self) -> Result<i64> {
         Ok(dids::count_all(self.store.pool()).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_line_is_a_whole_record_when_its_last_quoted_field_is_closed() {
+        for whole in [
+            "a,b",
+            r#""a","b""c""#,
+            r#""a""b",c"#,
+            r#"x"y,z"#,
+            r#""a"b,c"#,
+            "",
+        ] {
+            assert!(quotes_balanced(whole), "{whole}");
+        }
+        for open in [r#""a"#, r#"a,"b"#, r#"x"y,"z"#, r#""a"",b"#, r#"a,""""#] {
+            assert!(!quotes_balanced(open), "{open}");
+        }
+    }
+
+    #[test]
+    fn strict_reading_keeps_line_numbers_and_reads_past_a_bad_line() {
+        let text = "number,country,type,setup_fee,monthly_cost,region\n\
+                    \n\
+                    +33123456789,FR,landline,1.00,2.50,\"Paris \"\"15\"\"\"\n\
+                    +33123456790,FR,landline,1.00,2.50,x\"y,\"z\n\
+                    +33123456791,FR,fax,1.00,2.50\r\n\
+                    +33123456792,FR,landline,1.00,2.50,Lille\n";
+        let rows = read_strict(text, Currency::USD).expect("header reads");
+        let numbers: Vec<_> = rows.valid.iter().map(|r| r.number.as_str()).collect();
+        assert_eq!(numbers, ["+33123456789", "+33123456792"]);
+        assert_eq!(rows.valid[0].region.as_deref(), Some("Paris \"15\""));
+        let lines: Vec<_> = rows.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [4, 5]);
+        assert!(read_strict("\"number,country\n+33123456789,FR\n", Currency::USD).is_err());
     }
 }

@@ -9,6 +9,7 @@ mod error;
 mod inventory;
 mod numbers;
 mod purchase;
+mod resolve;
 mod routing;
 mod search;
 mod shelf;
@@ -19,7 +20,7 @@ pub use accounts::AccountSummary;
 pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
 pub use billing::{MaintenanceReport, RenewalReport};
 pub use error::{Error, Result};
-pub use inventory::{GenerateReport, ImportReport, RowProblem};
+pub use inventory::{CsvMode, GenerateReport, ImportReport, RowProblem};
 
 /// The CSV columns `inventory import` reads.
 pub fn inventory_columns() -> &'static str {
@@ -27,12 +28,14 @@ pub fn inventory_columns() -> &'static str {
 }
 pub use numbers::Released;
 pub use purchase::{AssignRequest, Charge, Purchase};
+pub use resolve::{HostResolver, Resolution, ResolveError, SystemResolver};
 pub use routing::{Route, RouteTable};
 pub use search::{SearchPage, SearchQuery};
 pub use shelf::OnSale;
 pub use views::{Did, DidStatus, Forward, LedgerEntry};
 
 use crate::clock::Clock;
+use crate::domain::deny::DenyList;
 use crate::domain::routing::RoutingPolicy;
 use crate::domain::{Currency, ForwardPolicy};
 use crate::store::Store;
@@ -53,6 +56,10 @@ pub struct Settings {
     pub routing: RoutingPolicy,
     pub login_max_failures: i64,
     pub login_window_secs: i64,
+    /// Destination prefixes `pstn` forwards (and `access_number` codes) may not use.
+    pub deny_destinations: DenyList,
+    /// Resolves the host names of `sip` forwards, which are judged by their addresses.
+    pub resolver: Arc<dyn HostResolver>,
 }
 
 impl Default for Settings {
@@ -66,6 +73,8 @@ impl Default for Settings {
             routing: RoutingPolicy::default(),
             login_max_failures: 5,
             login_window_secs: 300,
+            deny_destinations: DenyList::builtin(),
+            resolver: Arc::new(SystemResolver::default()),
         }
     }
 }

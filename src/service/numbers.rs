@@ -2,7 +2,7 @@
 //! indistinguishable from a missing one (404), so ids leak nothing.
 
 use super::{Did, Error, Result, Service, views};
-use crate::domain::forward::ForwardError;
+use crate::domain::forward::{ForwardError, check_resolved};
 use crate::domain::{CountryCode, ForwardTarget, ForwardType};
 use crate::store::{accounts, dids};
 use serde::Serialize;
@@ -44,6 +44,11 @@ impl Service {
         let target =
             ForwardTarget::parse(kind, destination, &country, self.settings().forward_policy)
                 .map_err(|e| Error::bad_request("invalid_destination", e.to_string()))?;
+        self.settings()
+            .deny_destinations
+            .check(&target)
+            .map_err(|e| Error::bad_request("destination_not_allowed", e.to_string()))?;
+        self.check_target_host(&target).await?;
         match kind {
             ForwardType::Extension => {
                 let account = accounts::find_by_id(self.store.pool(), account_id)
@@ -85,6 +90,23 @@ impl Service {
             "forward set"
         );
         Did::try_from(row)
+    }
+
+    /// Resolves a `sip` target's host name, at forward time, and refuses it when
+    /// any address it names is one an address target could not use.
+    async fn check_target_host(&self, target: &ForwardTarget) -> Result<()> {
+        let policy = self.settings().forward_policy;
+        let Some(host) = target.host_name().filter(|_| !policy.allow_local_addresses) else {
+            return Ok(());
+        };
+        let addrs = self
+            .settings()
+            .resolver
+            .resolve(host)
+            .await
+            .map_err(|e| Error::bad_request("destination_unresolvable", e.to_string()))?;
+        check_resolved(host, &addrs, policy)
+            .map_err(|e| Error::bad_request("destination_not_allowed", e.to_string()))
     }
 
     /// Gives a number up at once: no refund, forwarding cleared, quarantined.

@@ -50,6 +50,7 @@ pub fn test_settings() -> service::Settings {
             pstn_gateway: None,
             disa_uri: Some("sip:disa@disa.operator.test".to_owned()),
         },
+        resolver: Arc::new(crate::support::dns::TestDns),
         ..service::Settings::default()
     }
 }

@@ -3,4 +3,5 @@
 
 pub mod backends;
 pub mod database;
+pub mod dns;
 pub mod sip_client;
