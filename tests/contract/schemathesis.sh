@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# Contract test: schemathesis (all checks) against /openapi.json of a running
+# `didhub serve --demo`. SQLite by default; with a PostgreSQL URL as the first
+# argument (or DIDHUB_CONTRACT_POSTGRES_URL) it runs on a temporary database there.
+# Exits non-zero on any failure. Examples per operation: SCHEMATHESIS_EXAMPLES.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+SCHEMATHESIS_VERSION=4.32.5
+EXAMPLES="${SCHEMATHESIS_EXAMPLES:-60}"
+SEED="${SCHEMATHESIS_SEED:-}"
+POSTGRES_URL="${1:-${DIDHUB_CONTRACT_POSTGRES_URL:-}}"
+
+if ! command -v st >/dev/null || [ "$(st --version 2>/dev/null | awk '{print $3}')" != "$SCHEMATHESIS_VERSION" ]; then
+  python3 -m pip install --quiet --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION"
+fi
+
+cargo build --quiet --bin didhub
+work=$(mktemp -d)
+server_pid=""
+temp_db=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  if [ -n "$temp_db" ]; then dropdb --if-exists -d "$POSTGRES_URL" "$temp_db" >/dev/null 2>&1 || psql -q "$POSTGRES_URL" -c "DROP DATABASE IF EXISTS $temp_db" >/dev/null 2>&1 || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ -n "$POSTGRES_URL" ]; then
+  temp_db="didhub_contract_$$_$RANDOM"
+  psql -q -v ON_ERROR_STOP=1 "$POSTGRES_URL" -c "CREATE DATABASE $temp_db" >/dev/null
+  database="${POSTGRES_URL%/*}/$temp_db"
+  backend=postgres
+else
+  database="$work/didhub.db"
+  backend=sqlite
+fi
+
+routing_key="contract-routing-key-$RANDOM$RANDOM"
+# A high failure allowance: schemathesis logs in with made-up passwords, and the
+# throttle's 429 would hide what the login answers otherwise (429 is documented).
+./target/debug/didhub serve --demo \
+  --database "$database" \
+  --listen 127.0.0.1:0 --address-file "$work/address" \
+  --sip-listen off \
+  --routing-key "$routing_key" \
+  --login-max-failures 1000000 \
+  --maintenance-interval-secs 0 \
+  >"$work/server.log" 2>&1 &
+server_pid=$!
+for _ in $(seq 1 120); do
+  [ -s "$work/address" ] && break
+  kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.log"; exit 1; }
+  sleep 0.5
+done
+base="http://$(cat "$work/address")"
+
+# The demo account logs in (schemathesis does the same, see schemathesis.toml).
+curl -sf -X POST "$base/api/login" -d username=demo -d password=demo-password |
+  grep -q '"account_token"' || { echo "demo login failed"; cat "$work/server.log"; exit 1; }
+
+echo "== schemathesis $SCHEMATHESIS_VERSION on $backend ($EXAMPLES examples per operation)"
+start=$(date +%s)
+status=0
+DIDHUB_CONTRACT_USERNAME=demo DIDHUB_CONTRACT_PASSWORD=demo-password DIDHUB_CONTRACT_ROUTING_KEY="$routing_key" \
+  st --config-file tests/contract/schemathesis.toml run "$base/openapi.json" \
+  --checks all \
+  --max-examples "$EXAMPLES" \
+  ${SEED:+--seed "$SEED"} \
+  --workers 2 \
+  --generation-database none \
+  --request-timeout 10 \
+  --no-color ${SCHEMATHESIS_EXTRA_ARGS:-} || status=$?
+echo "== schemathesis on $backend: exit $status in $(( $(date +%s) - start )) s"
+if grep -q "panicked" "$work/server.log"; then
+  grep -n "panicked" "$work/server.log"
+  status=1
+fi
+exit "$status"
