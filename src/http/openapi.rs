@@ -119,13 +119,17 @@ fn add_common_answers(doc: &mut Value) {
         if path == "/api/login" {
             responses["401"] = error_answer("invalid_credentials", &[]);
             responses["429"] = error_answer(
-                "too_many_attempts: too many failed logins for this username",
+                "too_many_attempts: too many failed logins for this username or address",
                 &[("Retry-After", "Seconds until the window ends")],
             );
         } else {
             responses["401"] = error_answer(
                 "unauthorized: missing, expired or revoked token",
                 &[("WWW-Authenticate", "Bearer")],
+            );
+            responses["429"] = error_answer(
+                "too_many_attempts: too many failed authentications from this address",
+                &[("Retry-After", "Seconds until the window ends")],
             );
             operation.insert("security".to_owned(), json!([{ACCOUNT_TOKEN: []}]));
         }
