@@ -118,4 +118,21 @@ on_both_backends! {
         assert!(document["components"]["securitySchemes"]["account_token"].is_object());
         assert!(document["paths"]["/api/login"]["post"]["responses"]["429"]["headers"]["Retry-After"].is_object());
     }
+
+    async fn a_cursor_past_the_prefix_gives_an_empty_page_not_a_dropped_connection() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let token = app.account_with_balance("alice", 10_00).await;
+
+        for cursor in ["+4", "+332", "+34"] {
+            let response = app
+                .post(
+                    "/api/did/available",
+                    &[("token", &token), ("country", "FR"), ("prefix", "+331"), ("cursor", cursor)],
+                )
+                .await;
+            assert_eq!(response.status, StatusCode::OK, "{cursor}: {}", response.body);
+            assert_eq!(response.body["count"], 0, "{cursor}");
+        }
+    }
 }

@@ -85,4 +85,9 @@ if grep -q "panicked" "$work/server.log"; then
   grep -n "panicked" "$work/server.log"
   status=1
 fi
+if [ "$status" != 0 ]; then
+  echo "== server log (last 40 lines)"
+  tail -n 40 "$work/server.log"
+  if ! kill -0 "$server_pid" 2>/dev/null; then echo "== the server is no longer running"; fi
+fi
 exit "$status"
