@@ -62,14 +62,34 @@ for _ in $(seq 1 120); do
 done
 base="http://$(cat "$work/address")"
 
-# The demo account logs in (schemathesis does the same, see schemathesis.toml).
-curl -sf -X POST "$base/api/login" -d username=demo -d password=demo-password |
-  grep -q '"account_token"' || { echo "demo login failed"; cat "$work/server.log"; exit 1; }
+# The demo account logs in (schemathesis does the same, see schemathesis.toml)
+# and buys two numbers, one forwarded, so that the routing lookups also answer
+# 200 and their documents are checked: half of the numbers schemathesis looks up
+# are these two.
+token=$(curl -sf -X POST "$base/api/login" -d username=demo -d password=demo-password |
+  python3 -c 'import json, sys; print(json.load(sys.stdin)["account_token"])') ||
+  { echo "demo login failed"; cat "$work/server.log"; exit 1; }
+api() { curl -sf -X POST -H "Authorization: Bearer $token" "$base/api/$1" "${@:2}"; }
+read -r first_id first_number second_id second_number < <(api did/available -d country=FR -d limit=2 |
+  python3 -c 'import json, sys; d = json.load(sys.stdin)["dids"]; print(*(v for x in d for v in (x["did_id"], x["did_number"])))')
+api did/assign -d did_id="$first_id" >/dev/null
+api did/assign -d did_id="$second_id" >/dev/null
+api did/forward -d did_id="$first_id" -d type=pstn -d destination=+33612345678 >/dev/null
+config="$work/schemathesis.toml"
+cp tests/contract/schemathesis.toml "$config"
+cat >>"$config" <<TOML
+
+[dictionaries.owned_numbers]
+values = ["$first_number", "$second_number"]
+
+[parameters]
+"path.number" = { dictionary = "owned_numbers", probability = 0.5 }
+"body.Caller-Destination-Number" = { dictionary = "owned_numbers", probability = 0.5 }
+TOML
 
 echo "== schemathesis $SCHEMATHESIS_VERSION on $backend ($EXAMPLES examples per operation)"
 start=$(date +%s)
 status=0
-config="$PWD/tests/contract/schemathesis.toml"
 # From the scratch directory: schemathesis keeps a cache (.schemathesis) where it runs.
 (cd "$work" && DIDHUB_CONTRACT_USERNAME=demo DIDHUB_CONTRACT_PASSWORD=demo-password DIDHUB_CONTRACT_ROUTING_KEY="$routing_key" \
   st --config-file "$config" run "$base/openapi.json" \
