@@ -112,10 +112,12 @@ fn add_common_answers(doc: &mut Value) {
         let responses = &mut operation["responses"];
         responses["400"] = error_answer(&format!("Bad input: {listed}"), &[]);
         responses["413"] = error_answer("body_too_large: the body exceeds --max-body-bytes", &[]);
-        responses["503"] = error_answer(
-            "database_unavailable or busy: retry after the given seconds",
-            &[("Retry-After", "Seconds to wait")],
-        );
+        let unavailable = if path == "/api/login" {
+            "database_unavailable, or busy (too many password checks waiting): retry later"
+        } else {
+            "database_unavailable: retry later"
+        };
+        responses["503"] = error_answer(unavailable, &[("Retry-After", "Seconds to wait")]);
         if path == "/api/login" {
             responses["401"] = error_answer("invalid_credentials", &[]);
             responses["429"] = error_answer(
