@@ -11,8 +11,6 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
-use utoipa::ToSchema;
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
@@ -23,84 +21,11 @@ async fn account_of(state: &AppState, input: &ApiInput) -> Result<i64, ApiError>
     Ok(state.service.authenticate(token).await?)
 }
 
-// Request bodies, for the OpenAPI document only: handlers read fields through `ApiInput`
-// so that form and JSON bodies share one path.
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct LoginForm {
-    username: String,
-    password: String,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct TokenForm {
-    /// Or send `Authorization: Bearer <token>`.
-    token: Option<String>,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct AvailableForm {
-    token: Option<String>,
-    /// ISO 3166-1 alpha-2, case-insensitive.
-    country: String,
-    /// landline, mobile_voice, mobile_sms or voice_sms.
-    #[serde(rename = "type")]
-    did_type: Option<String>,
-    /// E.164 prefix such as "+331".
-    prefix: Option<String>,
-    /// National area code such as "01" (France) or "212" (US).
-    area_code: Option<String>,
-    /// Digits the number must contain.
-    contains: Option<String>,
-    /// 1 to 500, default 100.
-    limit: Option<i64>,
-    /// `next_cursor` of the previous page.
-    cursor: Option<String>,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct DidForm {
-    token: Option<String>,
-    did_id: i64,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct AssignForm {
-    token: Option<String>,
-    did_id: i64,
-    /// Or the `Idempotency-Key` header: a retry with the same key replays the first answer.
-    idempotency_key: Option<String>,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct ForwardForm {
-    token: Option<String>,
-    did_id: i64,
-    /// PSTN number (national numbers are read in the DID's country), SIP URI, IP[:port],
-    /// extension digits, or an optional DISA profile code for access_number.
-    destination: String,
-    /// extension, pstn, sip, access_number or ip.
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-#[allow(dead_code)]
-#[derive(Deserialize, ToSchema)]
-pub struct LedgerForm {
-    token: Option<String>,
-    /// 1 to 1000, default 100.
-    limit: Option<i64>,
-    cursor: Option<String>,
-}
+// Request bodies are described in `openapi/requests.rs`: handlers read fields
+// through `ApiInput`, so that form and JSON bodies share one path.
 
 /// Log in and receive the `account_token` for all other calls.
 #[utoipa::path(post, path = "/api/login", tag = "provisioning",
-    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody),
               (status = 429, description = "Too many failed logins; see Retry-After", body = ErrorBody)))]
 pub async fn login(State(state): State<AppState>, input: ApiInput) -> ApiResult<LoginResponse> {
@@ -121,7 +46,6 @@ pub async fn login(State(state): State<AppState>, input: ApiInput) -> ApiResult<
 
 /// Revoke the token used for this call.
 #[utoipa::path(post, path = "/api/logout", tag = "provisioning",
-    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = StatusResponse), (status = 401, body = ErrorBody)))]
 pub async fn logout(State(state): State<AppState>, input: ApiInput) -> ApiResult<StatusResponse> {
     account_of(&state, &input).await?;
@@ -135,7 +59,6 @@ pub async fn logout(State(state): State<AppState>, input: ApiInput) -> ApiResult
 
 /// The account's balance.
 #[utoipa::path(post, path = "/api/balance", tag = "provisioning",
-    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = BalanceResponse), (status = 401, body = ErrorBody)))]
 pub async fn balance(State(state): State<AppState>, input: ApiInput) -> ApiResult<BalanceResponse> {
     let account_id = account_of(&state, &input).await?;
@@ -148,7 +71,6 @@ pub async fn balance(State(state): State<AppState>, input: ApiInput) -> ApiResul
 
 /// The DID types on sale.
 #[utoipa::path(post, path = "/api/did/type-list", tag = "provisioning",
-    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = TypeListResponse), (status = 401, body = ErrorBody)))]
 pub async fn type_list(
     State(state): State<AppState>,
@@ -169,7 +91,6 @@ pub async fn type_list(
 
 /// Search available numbers in a country.
 #[utoipa::path(post, path = "/api/did/available", tag = "provisioning",
-    request_body(content = AvailableForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = AvailableResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn available(
     State(state): State<AppState>,
@@ -221,7 +142,6 @@ pub(super) fn render_available(page: &SearchPage) -> Response {
 
 /// Buy a number: setup fee and first month are charged at once.
 #[utoipa::path(post, path = "/api/did/assign", tag = "provisioning",
-    request_body(content = AssignForm, content_type = "application/x-www-form-urlencoded"),
     params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key replay the first answer")),
     responses((status = 200, body = AssignResponse),
               (status = 402, description = "insufficient_balance", body = ErrorBody),
@@ -246,7 +166,6 @@ pub async fn assign(State(state): State<AppState>, input: ApiInput) -> Result<Re
 
 /// The account's numbers with their forwarding.
 #[utoipa::path(post, path = "/api/did/list", tag = "provisioning",
-    request_body(content = TokenForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = ListResponse), (status = 401, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, input: ApiInput) -> ApiResult<ListResponse> {
     let account_id = account_of(&state, &input).await?;
@@ -259,7 +178,6 @@ pub async fn list(State(state): State<AppState>, input: ApiInput) -> ApiResult<L
 
 /// Point a number at an extension, a PSTN number, a SIP URI, the DISA service or an IP.
 #[utoipa::path(post, path = "/api/did/forward", tag = "provisioning",
-    request_body(content = ForwardForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = DidJson),
               (status = 400, description = "invalid_forward_type, invalid_destination, destination_not_allowed (a refused address, a host name resolving to one, or a denied PSTN prefix), destination_unresolvable, or invalid_characters", body = ErrorBody),
               (status = 404, body = ErrorBody),
@@ -278,7 +196,6 @@ pub async fn forward(State(state): State<AppState>, input: ApiInput) -> ApiResul
 
 /// Give a number up: it leaves the account at once, without refund.
 #[utoipa::path(post, path = "/api/did/release", tag = "provisioning",
-    request_body(content = DidForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = ReleaseResponse), (status = 404, body = ErrorBody)))]
 pub async fn release(State(state): State<AppState>, input: ApiInput) -> ApiResult<ReleaseResponse> {
     let account_id = account_of(&state, &input).await?;
@@ -296,7 +213,6 @@ pub async fn release(State(state): State<AppState>, input: ApiInput) -> ApiResul
 
 /// Every money movement on the account, newest first.
 #[utoipa::path(post, path = "/api/ledger", tag = "provisioning",
-    request_body(content = LedgerForm, content_type = "application/x-www-form-urlencoded"),
     responses((status = 200, body = LedgerResponse), (status = 401, body = ErrorBody)))]
 pub async fn ledger(State(state): State<AppState>, input: ApiInput) -> ApiResult<LedgerResponse> {
     let account_id = account_of(&state, &input).await?;

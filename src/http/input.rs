@@ -12,6 +12,28 @@ use std::collections::HashMap;
 const MAX_FIELD_LEN: usize = 4096;
 const MAX_FIELDS: usize = 64;
 
+/// Every field some handler reads. Others are ignored whatever their name,
+/// length or type, as the OpenAPI document promises (`additionalProperties`).
+const KNOWN_FIELDS: [&str; 13] = [
+    "token",
+    "username",
+    "password",
+    "country",
+    "type",
+    "prefix",
+    "area_code",
+    "contains",
+    "limit",
+    "cursor",
+    "did_id",
+    "idempotency_key",
+    "destination",
+];
+
+/// The known fields a JSON body may give as a number; the others take strings only,
+/// so that `{"contains": 12}` is refused as the document's `type: string` says.
+const NUMERIC_FIELDS: [&str; 2] = ["did_id", "limit"];
+
 /// The flat string fields of a request body plus the headers that stand in for fields.
 #[derive(Debug, Default)]
 pub struct ApiInput {
@@ -110,10 +132,14 @@ fn insert_field(
     name: String,
     value: String,
 ) -> Result<(), ApiError> {
-    if value.len() > MAX_FIELD_LEN || name.len() > 64 {
+    if !KNOWN_FIELDS.contains(&name.as_str()) {
+        return Ok(());
+    }
+    // Characters, not bytes: the OpenAPI `maxLength` counts characters.
+    if value.chars().count() > MAX_FIELD_LEN {
         return Err(ApiError::bad_request(
             "field_too_long",
-            format!("field {name:.64} is too long"),
+            format!("field {name} is too long"),
         ));
     }
     if fields.len() >= MAX_FIELDS {
@@ -169,21 +195,42 @@ impl<'de> serde::Deserialize<'de> for Members {
     }
 }
 
+/// A JSON number as the decimal text of the integer it is: JSON Schema counts
+/// `12.0` as the integer 12. Other numbers keep their text (and are then refused).
+fn integer_text(number: &serde_json::Number) -> String {
+    match number.as_f64() {
+        Some(f) if number.as_i64().is_none() && f.fract() == 0.0 && f.abs() < 9.0e18 => {
+            format!("{f:.0}")
+        }
+        _ => number.to_string(),
+    }
+}
+
 fn parse_json(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
     let Members(members) = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request("invalid_body", format!("body must be a JSON object: {e}"))
     })?;
     let mut fields = HashMap::new();
     for (name, value) in members {
+        if !KNOWN_FIELDS.contains(&name.as_str()) {
+            continue;
+        }
         let text = match value {
             serde_json::Value::String(s) => s,
-            serde_json::Value::Number(n) => n.to_string(),
-            serde_json::Value::Bool(b) => b.to_string(),
+            serde_json::Value::Number(n) if NUMERIC_FIELDS.contains(&name.as_str()) => {
+                integer_text(&n)
+            }
             serde_json::Value::Null => continue,
+            _ if NUMERIC_FIELDS.contains(&name.as_str()) => {
+                return Err(ApiError::bad_request(
+                    "invalid_field",
+                    format!("field {name} must be an integer or a string"),
+                ));
+            }
             _ => {
                 return Err(ApiError::bad_request(
                     "invalid_field",
-                    format!("field {name:.64} must be a string or a number"),
+                    format!("field {name} must be a string"),
                 ));
             }
         };
@@ -263,11 +310,17 @@ mod tests {
 
     #[test]
     fn json_numbers_and_strings_become_fields() {
-        let fields = parse_json(br#"{"did_id": 12, "token": "abc", "x": null}"#).expect("valid");
+        let fields =
+            parse_json(br#"{"did_id": 12, "token": "abc", "cursor": null}"#).expect("valid");
         assert_eq!(fields.get("did_id").map(String::as_str), Some("12"));
         assert_eq!(fields.get("token").map(String::as_str), Some("abc"));
-        assert!(!fields.contains_key("x"));
+        assert!(!fields.contains_key("cursor"));
         assert!(parse_json(br#"{"did_id": [1]}"#).is_err());
+        assert!(parse_json(br#"{"did_id": true}"#).is_err());
+        assert!(parse_json(br#"{"contains": 12}"#).is_err());
+        let whole = parse_json(br#"{"did_id": 420.0, "limit": 1.5}"#).expect("valid");
+        assert_eq!(whole.get("did_id").map(String::as_str), Some("420"));
+        assert_eq!(whole.get("limit").map(String::as_str), Some("1.5"));
         assert!(parse_json(b"[1,2]").is_err());
         assert!(parse_json(br#"{"did_id": 1, "did_id": 2}"#).is_err());
     }
@@ -277,8 +330,8 @@ mod tests {
         for body in [
             &b"username=a%00b"[..],
             b"password=x%7Fy",
-            b"a%0Ab=1",
-            b"t=%C2%85",
+            b"token=a%0Ab",
+            b"did_id=%C2%85",
         ] {
             let error = parse_form(body).expect_err("control character");
             assert!(
@@ -299,7 +352,9 @@ mod tests {
 
     #[test]
     fn forms_refuse_repeated_fields() {
-        assert!(parse_form(b"a=1&b=2").is_ok());
-        assert!(parse_form(b"a=1&a=2").is_err());
+        assert!(parse_form(b"did_id=1&token=2").is_ok());
+        assert!(parse_form(b"did_id=1&did_id=2").is_err());
+        // Fields no handler reads are ignored, repeated or not.
+        assert!(parse_form(b"a=1&a=2").is_ok());
     }
 }

@@ -3,6 +3,7 @@
 
 use super::{compat, routing};
 use axum::Json;
+use serde_json::{Value, json};
 use utoipa::Modify;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
@@ -33,6 +34,11 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 )]
 struct ApiDoc;
 
+mod requests;
+
+/// The bearer scheme of customer calls (the `token` field works too).
+const ACCOUNT_TOKEN: &str = "account_token";
+
 struct RoutingKey;
 
 impl Modify for RoutingKey {
@@ -42,25 +48,171 @@ impl Modify for RoutingKey {
                 "routing_key",
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
             );
+            components.add_security_scheme(
+                ACCOUNT_TOKEN,
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
         }
     }
 }
 
-pub fn openapi_document() -> utoipa::openapi::OpenApi {
-    let mut doc = ApiDoc::openapi();
+/// 400 codes every seed API operation can answer, from reading its body.
+const BODY_CODES: &str = "invalid_body, invalid_field, field_too_long, invalid_characters, \
+                          unsupported_media_type";
+
+/// The 400 codes of each seed API operation beyond `BODY_CODES`.
+const BAD_REQUEST_CODES: [(&str, &str); 10] = [
+    ("/api/login", "missing_credentials"),
+    ("/api/logout", ""),
+    ("/api/balance", ""),
+    ("/api/did/type-list", ""),
+    ("/api/did/list", ""),
+    (
+        "/api/ledger",
+        "invalid_limit, invalid_cursor (limit not an integer: invalid_field)",
+    ),
+    (
+        "/api/did/available",
+        "missing_field, unknown_country, invalid_type, invalid_filter, invalid_limit, invalid_cursor",
+    ),
+    (
+        "/api/did/assign",
+        "missing_field, invalid_did_id, invalid_idempotency_key",
+    ),
+    ("/api/did/release", "missing_field, invalid_did_id"),
+    (
+        "/api/did/forward",
+        "missing_field, invalid_did_id, invalid_forward_type, invalid_destination",
+    ),
+];
+
+fn error_answer(description: &str, headers: &[(&str, &str)]) -> Value {
+    let mut answer = json!({
+        "description": description,
+        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}},
+    });
+    for (name, what) in headers {
+        answer["headers"][*name] = json!({"description": what, "schema": {"type": "string"}});
+    }
+    answer
+}
+
+/// The answers every seed API operation can give besides its own: bad input,
+/// missing token, oversized body, database trouble.
+fn add_common_answers(doc: &mut Value) {
+    for (path, codes) in BAD_REQUEST_CODES {
+        let Some(operation) = doc["paths"][path]["post"].as_object_mut() else {
+            continue;
+        };
+        let listed = if codes.is_empty() {
+            BODY_CODES.to_owned()
+        } else {
+            format!("{codes}, {BODY_CODES}")
+        };
+        let responses = &mut operation["responses"];
+        responses["400"] = error_answer(&format!("Bad input: {listed}"), &[]);
+        responses["413"] = error_answer("body_too_large: the body exceeds --max-body-bytes", &[]);
+        let unavailable = if path == "/api/login" {
+            "database_unavailable, or busy (too many password checks waiting): retry later"
+        } else {
+            "database_unavailable: retry later"
+        };
+        responses["503"] = error_answer(unavailable, &[("Retry-After", "Seconds to wait")]);
+        if path == "/api/login" {
+            responses["401"] = error_answer("invalid_credentials", &[]);
+            responses["429"] = error_answer(
+                "too_many_attempts: too many failed logins for this username or address",
+                &[("Retry-After", "Seconds until the window ends")],
+            );
+        } else {
+            responses["401"] = error_answer(
+                "unauthorized: missing, expired or revoked token",
+                &[("WWW-Authenticate", "Bearer")],
+            );
+            responses["429"] = error_answer(
+                "too_many_attempts: too many failed authentications from this address",
+                &[("Retry-After", "Seconds until the window ends")],
+            );
+            operation.insert("security".to_owned(), json!([{ACCOUNT_TOKEN: []}]));
+        }
+    }
+}
+
+/// What the annotations cannot say about single operations.
+fn add_details(doc: &mut Value) {
+    if let Some(parameters) = doc["paths"]["/api/did/assign"]["post"]["parameters"].as_array_mut() {
+        for parameter in parameters {
+            if parameter["name"] == "Idempotency-Key" {
+                // `purchase::check_key`: 1 to 255 printable ASCII characters.
+                parameter["schema"] =
+                    json!({"type": "string", "pattern": r"^[!-~]{1,255}(?![\s\S])"});
+            }
+        }
+    }
+    // mod_xml_curl posts many fields; the lookup reads three and ignores the rest,
+    // and answers "not found" to anything it cannot read, an empty body included.
+    let field = json!({"type": "string"});
+    doc["paths"]["/v1/routing/freeswitch"]["post"]["requestBody"] = json!({
+        "required": false,
+        "content": {"application/x-www-form-urlencoded": {"schema": {
+            "type": "object",
+            "properties": {
+                "section": field,
+                "Caller-Destination-Number": field,
+                "destination_number": field,
+                "Caller-Context": field,
+                "Hunt-Context": field,
+            },
+        }}},
+    });
+}
+
+/// The routing lookups' own refusals.
+fn add_routing_answers(doc: &mut Value) {
+    for (path, method) in [
+        ("/v1/routing/{number}", "get"),
+        ("/v1/routing/{number}/kamailio", "get"),
+        ("/v1/routing/freeswitch", "post"),
+    ] {
+        let Some(responses) = doc["paths"][path][method]["responses"].as_object_mut() else {
+            continue;
+        };
+        responses.insert(
+            "401".to_owned(),
+            error_answer(
+                "unauthorized: a valid routing key is required",
+                &[("WWW-Authenticate", "Bearer")],
+            ),
+        );
+        responses.insert(
+            "503".to_owned(),
+            error_answer(
+                "routing_api_disabled: the operator has not configured a routing key",
+                &[],
+            ),
+        );
+    }
+}
+
+pub fn openapi_document() -> Value {
+    let mut api = ApiDoc::openapi();
     // The crate version would make the committed copy drift on every release bump.
-    doc.info.version = "1".to_owned();
+    api.info.version = "1".to_owned();
+    let mut doc = serde_json::to_value(api).unwrap_or_else(|e| json!({"error": e.to_string()}));
+    requests::add_request_bodies(&mut doc);
+    add_common_answers(&mut doc);
+    add_routing_answers(&mut doc);
+    add_details(&mut doc);
     doc
 }
 
 /// The document as committed in `openapi.json`.
 pub fn openapi_json() -> String {
-    openapi_document()
-        .to_pretty_json()
+    serde_json::to_string_pretty(&openapi_document())
         .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
 }
 
-pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+pub async fn serve() -> Json<Value> {
     Json(openapi_document())
 }
 

@@ -126,6 +126,13 @@ impl Shelf {
             None => &DidType::ALL,
         };
         let upper = query.prefix.map(|p| format!("{p}~"));
+        if let (Some(upper), Some(after)) = (&upper, query.after)
+            && after >= upper.as_str()
+        {
+            // A cursor past the prefix's last number: nothing follows, and
+            // `BTreeMap::range` panics on a range that ends before it starts.
+            return Vec::new();
+        }
         let lower = match (query.prefix, query.after) {
             (Some(p), Some(a)) if a >= p => Bound::Excluded(a),
             (Some(p), _) => Bound::Included(p),

@@ -14,6 +14,7 @@ mod auth;
 mod available;
 mod calls;
 mod input;
+mod contract;
 mod numbers;
 mod routing;
 mod seed_flow;

@@ -1,0 +1,343 @@
+//! The request bodies of the seed API as JSON Schemas. Written here rather than
+//! derived, because handlers read fields through `ApiInput` (one path for form
+//! and JSON) and because the exact rules (Rust's `trim`, digits with separators,
+//! strings for numbers in forms, `null` for absent in JSON) need patterns that
+//! `#[schema(pattern = ...)]` cannot build from shared pieces.
+
+use crate::domain::DidType;
+use phonenumber::metadata::DATABASE;
+use serde_json::{Value, json};
+
+/// What Rust's `str::trim` strips (Unicode White_Space); Python's `\s` differs.
+const WS: &str = r"[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+/// End of input; `$` would also match before a final newline.
+const END: &str = r"(?![\s\S])";
+/// Longest field value in characters (`input::MAX_FIELD_LEN`).
+const MAX_FIELD_LEN: usize = 4096;
+
+/// A field as the handlers read it.
+enum Field {
+    /// Any text; `non_blank` ones must hold a character `trim` keeps.
+    Text { non_blank: bool },
+    /// Text matching `pattern` (which includes the blank value when optional).
+    Pattern(String),
+    /// One of the values (case-insensitive, trimmed), or blank when optional.
+    OneOf(Vec<String>, bool),
+    /// An integer in `min..=max`: a JSON number, or its decimal text.
+    Integer { min: i64, max: i64, text: String },
+}
+
+struct FieldSpec {
+    name: &'static str,
+    field: Field,
+    required: bool,
+    description: &'static str,
+}
+
+fn blank() -> String {
+    format!("^{WS}*{END}")
+}
+
+/// Digits with the separators `digits()` in the search service drops.
+fn digit_run(max: usize) -> String {
+    format!("[ .()-]*([0-9][ .()-]*){{1,{max}}}")
+}
+
+fn optional_digits(max: usize) -> String {
+    format!("{}|^{}{END}", blank(), digit_run(max))
+}
+
+fn prefix_pattern() -> String {
+    // After `trim`, a leading `+` or else `00` is dropped before the digits are counted.
+    format!(
+        "{}|^{WS}*(?!{WS})(\\+|00|(?!\\+|00)){}{WS}*{END}",
+        blank(),
+        digit_run(15)
+    )
+}
+
+/// A positive integer's text as `str::trim` + `i64::from_str` read it.
+fn integer_text(upto: &str, optional: bool) -> String {
+    let value = format!("^{WS}*\\+?0*({upto}){WS}*{END}");
+    if optional {
+        format!("{}|{value}", blank())
+    } else {
+        value
+    }
+}
+
+fn countries() -> Vec<String> {
+    let mut codes: Vec<String> = DATABASE
+        .iter()
+        .map(|m| m.id().to_owned())
+        .filter(|id| id.len() == 2 && id.bytes().all(|b| b.is_ascii_uppercase()))
+        .collect();
+    codes.sort();
+    codes.dedup();
+    codes
+}
+
+fn token() -> FieldSpec {
+    FieldSpec {
+        name: "token",
+        field: Field::Text { non_blank: false },
+        required: false,
+        description: "The `account_token` from login; an `Authorization: Bearer` header wins over it.",
+    }
+}
+
+fn did_id() -> FieldSpec {
+    FieldSpec {
+        name: "did_id",
+        field: Field::Integer {
+            min: 1,
+            max: i64::MAX,
+            text: integer_text("[1-9][0-9]{0,17}", false),
+        },
+        required: true,
+        description: "The number's `did_id`.",
+    }
+}
+
+fn limit(max: i64, upto: &str) -> FieldSpec {
+    FieldSpec {
+        name: "limit",
+        field: Field::Integer {
+            min: 1,
+            max,
+            text: integer_text(upto, true),
+        },
+        required: false,
+        description: "Page size, default 100.",
+    }
+}
+
+fn cursor(pattern: String) -> FieldSpec {
+    FieldSpec {
+        name: "cursor",
+        field: Field::Pattern(pattern),
+        required: false,
+        description: "`next_cursor` of the previous page.",
+    }
+}
+
+/// The request body schemas by component name, with the operation that takes each.
+fn forms() -> Vec<(&'static str, &'static str, Vec<FieldSpec>)> {
+    let text = |name, required, non_blank, description| FieldSpec {
+        name,
+        field: Field::Text { non_blank },
+        required,
+        description,
+    };
+    let pattern = |name, pattern, description| FieldSpec {
+        name,
+        field: Field::Pattern(pattern),
+        required: false,
+        description,
+    };
+    vec![
+        (
+            "/api/login",
+            "LoginForm",
+            vec![
+                text(
+                    "username",
+                    true,
+                    true,
+                    "Surrounding white space is ignored.",
+                ),
+                text("password", true, false, ""),
+            ],
+        ),
+        ("/api/logout", "TokenForm", vec![token()]),
+        ("/api/balance", "TokenForm", vec![token()]),
+        ("/api/did/type-list", "TokenForm", vec![token()]),
+        ("/api/did/list", "TokenForm", vec![token()]),
+        (
+            "/api/ledger",
+            "LedgerForm",
+            vec![
+                token(),
+                limit(1000, "[1-9][0-9]{0,2}|1000"),
+                cursor(format!("{}|^\\+?[0-9]{{1,19}}{END}", blank())),
+            ],
+        ),
+        (
+            "/api/did/available",
+            "AvailableForm",
+            vec![
+                token(),
+                FieldSpec {
+                    name: "country",
+                    field: Field::OneOf(countries(), true),
+                    required: true,
+                    description: "ISO 3166-1 alpha-2, case-insensitive.",
+                },
+                FieldSpec {
+                    name: "type",
+                    field: Field::OneOf(
+                        DidType::ALL.iter().map(|t| t.code().to_owned()).collect(),
+                        false,
+                    ),
+                    required: false,
+                    description: "The DID type (case-insensitive).",
+                },
+                pattern(
+                    "prefix",
+                    prefix_pattern(),
+                    "E.164 prefix such as \"+331\"; not with area_code.",
+                ),
+                pattern(
+                    "area_code",
+                    optional_digits(10),
+                    "National area code such as \"01\" (France) or \"212\" (US); not with prefix.",
+                ),
+                pattern(
+                    "contains",
+                    optional_digits(15),
+                    "Digits the number must contain.",
+                ),
+                limit(500, "[1-9][0-9]?|[1-4][0-9]{2}|500"),
+                cursor(format!("{}|^\\+[0-9]{{0,15}}{END}", blank())),
+            ],
+        ),
+        ("/api/did/assign", "AssignForm", vec![token(), did_id()]),
+        ("/api/did/release", "DidForm", vec![token(), did_id()]),
+        (
+            "/api/did/forward",
+            "ForwardForm",
+            vec![
+                token(),
+                did_id(),
+                FieldSpec {
+                    name: "type",
+                    field: Field::OneOf(
+                        crate::domain::ForwardType::ALL
+                            .iter()
+                            .map(|t| t.code().to_owned())
+                            .collect(),
+                        true,
+                    ),
+                    required: true,
+                    description: "How to read `destination`.",
+                },
+                text(
+                    "destination",
+                    false,
+                    false,
+                    "PSTN number (national numbers are read in the DID's country), SIP URI, \
+                     IP[:port], extension digits, or an optional DISA profile code for \
+                     access_number. Checked against `type`: 400 invalid_destination.",
+                ),
+            ],
+        ),
+    ]
+}
+
+fn field_schema(spec: &FieldSpec, json_body: bool) -> Value {
+    match &spec.field {
+        Field::Text { non_blank } => {
+            let mut schema = json!({"type": "string", "maxLength": MAX_FIELD_LEN});
+            if *non_blank {
+                // At least one character that `trim` keeps.
+                schema["pattern"] = json!(format!("[^{}", &WS[1..]));
+            } else if spec.required {
+                schema["minLength"] = json!(1);
+            }
+            schema
+        }
+        Field::Pattern(pattern) => {
+            json!({"type": "string", "maxLength": MAX_FIELD_LEN, "pattern": pattern})
+        }
+        Field::OneOf(values, required) => {
+            let listed = json!({"type": "string", "enum": values});
+            if *required {
+                listed
+            } else {
+                json!({"anyOf": [listed, {"type": "string", "pattern": blank()}]})
+            }
+        }
+        Field::Integer { min, max, text } => {
+            let text = json!({"type": "string", "pattern": text});
+            if json_body {
+                json!({"anyOf": [{"type": "integer", "minimum": min, "maximum": max}, text]})
+            } else {
+                text
+            }
+        }
+    }
+}
+
+fn object_schema(fields: &[FieldSpec], json_body: bool) -> Value {
+    let mut properties = serde_json::Map::new();
+    let mut required = Vec::new();
+    for spec in fields {
+        let mut schema = field_schema(spec, json_body);
+        if json_body && !spec.required {
+            // A JSON `null` reads as an absent field.
+            schema = json!({"anyOf": [schema, {"type": "null"}]});
+        }
+        if !spec.description.is_empty() {
+            schema["description"] = json!(spec.description);
+        }
+        properties.insert(spec.name.to_owned(), schema);
+        if spec.required {
+            required.push(spec.name);
+        }
+    }
+    let mut schema = json!({
+        "type": "object",
+        "properties": properties,
+        "description": "Fields not listed here are ignored.",
+    });
+    if !required.is_empty() {
+        schema["required"] = json!(required);
+    }
+    schema
+}
+
+fn non_blank_given(name: &str) -> Value {
+    json!({
+        "required": [name],
+        "properties": {name: {"type": "string", "pattern": format!("[^{}", &WS[1..])}},
+    })
+}
+
+fn blank_only(name: &str, json_body: bool) -> Value {
+    let blank = json!({"type": "string", "pattern": blank()});
+    let allowed = if json_body {
+        json!({"anyOf": [blank, {"type": "null"}]})
+    } else {
+        blank
+    };
+    json!({"properties": {name: allowed}})
+}
+
+/// Adds each operation's request body, as form and as JSON, and their schemas.
+pub fn add_request_bodies(doc: &mut Value) {
+    for (path, name, fields) in forms() {
+        let form_name = name.to_owned();
+        let json_name = format!("{name}Json");
+        doc["components"]["schemas"][&form_name] = object_schema(&fields, false);
+        doc["components"]["schemas"][&json_name] = object_schema(&fields, true);
+        let optional = fields.iter().all(|f| !f.required);
+        doc["paths"][path]["post"]["requestBody"] = json!({
+            "required": !optional,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {"$ref": format!("#/components/schemas/{form_name}")}
+                },
+                "application/json": {
+                    "schema": {"$ref": format!("#/components/schemas/{json_name}")}
+                },
+            },
+        });
+        if path == "/api/did/available" {
+            // prefix and area_code are alternatives (400 invalid_filter when both are given).
+            doc["components"]["schemas"][&form_name]["if"] = non_blank_given("prefix");
+            doc["components"]["schemas"][&form_name]["then"] = blank_only("area_code", false);
+            doc["components"]["schemas"][&json_name]["if"] = non_blank_given("prefix");
+            doc["components"]["schemas"][&json_name]["then"] = blank_only("area_code", true);
+        }
+    }
+}
