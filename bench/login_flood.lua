@@ -1,5 +1,5 @@
 -- wrk: POST /api/login with a new unknown username each time (every one costs
--- a password check), stopping after LOGIN_FLOOD_REQUESTS per thread; tallies
+-- a password check), stopping after LOGIN_FLOOD_PER_THREAD answers per thread; tallies
 -- the answers by status.
 local per_thread = tonumber(os.getenv("LOGIN_FLOOD_PER_THREAD") or "5000")
 local threads = {}
