@@ -93,7 +93,9 @@ async fn main() -> anyhow::Result<()> {
             .create_account(&username, PASSWORD, None, 10_000_000_000)
             .await?;
         account_ids.push(account.id);
-        tokens.push_str(&service.login(&username, PASSWORD).await?.token);
+        // Logged in from loopback, as the benchmark's clients connect.
+        let loopback = std::net::IpAddr::from([127, 0, 0, 1]);
+        tokens.push_str(&service.login(&username, PASSWORD, loopback).await?.token);
         tokens.push('\n');
     }
     std::fs::write(&args.tokens, tokens)?;

@@ -68,6 +68,11 @@ impl AppConfig {
                 // Replaced by the operator's file, if any, when `serve` reads it.
                 deny_destinations: crate::domain::deny::DenyList::builtin(),
                 resolver: Arc::new(service::SystemResolver::default()),
+                login_max_failures_per_user: args.login_max_failures_per_user,
+                auth_max_failures_per_address: args.auth_max_failures_per_address,
+                login_max_per_address: args.login_max_per_address,
+                password_workers: args.password_workers,
+                password_queue: args.password_queue,
             },
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,
@@ -235,11 +240,15 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
 
     let mut http_stop = stopped.clone();
     let http_task = tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(async move {
-                let _ = http_stop.wait_for(|stop| *stop).await;
-            })
-            .await;
+        // Login and token limits count by the TCP peer (`ConnectInfo`).
+        let served = axum::serve(
+            listener,
+            router.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = http_stop.wait_for(|stop| *stop).await;
+        })
+        .await;
         if let Err(error) = served {
             tracing::error!(%error, "HTTP server failed");
         }

@@ -108,10 +108,10 @@ pub struct ServeArgs {
     /// Seconds between maintenance runs (renewals, end of aging, clean-up); 0 disables.
     #[arg(long, env = "DIDHUB_MAINTENANCE_INTERVAL_SECS", default_value_t = 60)]
     pub maintenance_interval_secs: u64,
-    /// Failed logins per username allowed in one window before 429.
+    /// Failed logins per username from one client address allowed in one window before 429.
     #[arg(long, env = "DIDHUB_LOGIN_MAX_FAILURES", default_value_t = 5)]
     pub login_max_failures: i64,
-    /// Length of the failed-login window, in seconds.
+    /// Length of the login and failed-authentication windows, in seconds.
     #[arg(long, env = "DIDHUB_LOGIN_WINDOW_SECS", default_value_t = 300)]
     pub login_window_secs: i64,
     /// Write the bound HTTP address to this file once listening (useful with port 0).
@@ -134,6 +134,29 @@ pub struct ServeArgs {
     /// satellite list (data/deny-destinations.txt); an empty file refuses nothing.
     #[arg(long, env = "DIDHUB_DENY_DESTINATIONS")]
     pub deny_destinations: Option<PathBuf>,
+    /// Failed logins per username from all addresses together in one window before 429.
+    #[arg(
+        long,
+        env = "DIDHUB_LOGIN_MAX_FAILURES_PER_USER",
+        default_value_t = 100
+    )]
+    pub login_max_failures_per_user: i64,
+    /// Failed authentications (passwords, tokens) per client address in one window before 429.
+    #[arg(
+        long,
+        env = "DIDHUB_AUTH_MAX_FAILURES_PER_ADDRESS",
+        default_value_t = 100
+    )]
+    pub auth_max_failures_per_address: i64,
+    /// Login attempts, right or wrong, per client address in one window before 429.
+    #[arg(long, env = "DIDHUB_LOGIN_MAX_PER_ADDRESS", default_value_t = 120)]
+    pub login_max_per_address: i64,
+    /// Threads that hash and check passwords (19 MiB each); 0: one per core.
+    #[arg(long, env = "DIDHUB_PASSWORD_WORKERS", default_value_t = 0)]
+    pub password_workers: usize,
+    /// Password checks that may wait for a worker; beyond, logins answer 503 `busy`.
+    #[arg(long, env = "DIDHUB_PASSWORD_QUEUE", default_value_t = 64)]
+    pub password_queue: usize,
 }
 
 /// Bounds on the operator files didhub reads (inventory CSV, catalogue, deny list).

@@ -18,7 +18,7 @@ async fn account_of(state: &AppState, input: &ApiInput) -> Result<i64, ApiError>
     let token = input
         .token()
         .ok_or(ApiError(crate::service::Error::Unauthorized))?;
-    Ok(state.service.authenticate(token).await?)
+    Ok(state.service.authenticate(token, input.client()).await?)
 }
 
 // Request bodies are described in `openapi/requests.rs`: handlers read fields
@@ -27,13 +27,15 @@ async fn account_of(state: &AppState, input: &ApiInput) -> Result<i64, ApiError>
 /// Log in and receive the `account_token` for all other calls.
 #[utoipa::path(post, path = "/api/login", tag = "provisioning",
     responses((status = 200, body = LoginResponse), (status = 401, body = ErrorBody),
-              (status = 429, description = "Too many failed logins; see Retry-After", body = ErrorBody)))]
+              (status = 429, description = "Too many logins or failures from this address or for this username; see Retry-After", body = ErrorBody),
+              (status = 503, description = "Too many logins in progress (`busy`); see Retry-After", body = ErrorBody)))]
 pub async fn login(State(state): State<AppState>, input: ApiInput) -> ApiResult<LoginResponse> {
     let outcome = state
         .service
         .login(
             input.raw("username").unwrap_or(""),
             input.raw("password").unwrap_or(""),
+            input.client(),
         )
         .await?;
     Ok(Json(LoginResponse {

@@ -65,6 +65,7 @@ impl IntoResponse for ApiError {
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
+            Error::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
             Error::Internal(cause) => {
                 tracing::error!(%cause, "internal error");
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
@@ -78,7 +79,7 @@ impl IntoResponse for ApiError {
                     headers.insert(header::RETRY_AFTER, value);
                 }
             }
-            Error::Unavailable => {
+            Error::Unavailable | Error::Busy => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
             }
             Error::Unauthorized | Error::InvalidCredentials => {

@@ -5,9 +5,10 @@
 use super::error::ApiError;
 use crate::domain::text::refused_char;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Request};
+use axum::extract::{ConnectInfo, FromRequest, Request};
 use axum::http::{HeaderMap, StatusCode, header};
 use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 const MAX_FIELD_LEN: usize = 4096;
 const MAX_FIELDS: usize = 64;
@@ -40,6 +41,7 @@ pub struct ApiInput {
     fields: HashMap<String, String>,
     bearer: Option<String>,
     idempotency_key: Option<String>,
+    peer: Option<IpAddr>,
 }
 
 impl ApiInput {
@@ -86,6 +88,13 @@ impl ApiInput {
     /// The caller's token: the `Authorization: Bearer` header wins over the field.
     pub fn token(&self) -> Option<&str> {
         self.bearer.as_deref().or_else(|| self.optional("token"))
+    }
+
+    /// The TCP peer's address, which login and token limits count by. A server
+    /// started without connect info (it should not be) puts every caller in one
+    /// bucket, which is strict rather than open.
+    pub fn client(&self) -> IpAddr {
+        self.peer.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
     }
 
     pub fn idempotency_key(&self) -> Result<Option<String>, ApiError> {
@@ -243,6 +252,10 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<ApiInput, ApiError> {
+        let peer = request
+            .extensions()
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
         let headers = request.headers();
         let bearer = bearer(headers);
         let idempotency_key = headers
@@ -300,6 +313,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
             fields,
             bearer,
             idempotency_key,
+            peer,
         })
     }
 }

@@ -1,6 +1,5 @@
 //! Operator use cases on accounts: create, credit, settings, balances, ledger.
 
-use super::auth::hash_password;
 use super::{Error, LedgerEntry, Result, Service};
 use crate::domain::Currency;
 use crate::store::{self, accounts, ledger, tokens};
@@ -81,10 +80,7 @@ impl Service {
             ));
         }
         let currency = currency.unwrap_or(self.settings().default_currency);
-        let password = password.to_owned();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let hash = self.passwords.hash(password).await?;
         let now = self.now();
         let mut tx = self.store.begin_write().await?;
         let id = match accounts::insert(&mut *tx, username, &hash, currency.code(), now).await {
@@ -199,10 +195,7 @@ impl Service {
             ));
         }
         let account = self.account_by_username(username).await?;
-        let password = password.to_owned();
-        let hash = tokio::task::spawn_blocking(move || hash_password(&password))
-            .await
-            .map_err(|e| Error::Internal(e.to_string()))??;
+        let hash = self.passwords.hash(password).await?;
         let mut tx = self.store.begin_write().await?;
         accounts::set_password_hash(&mut *tx, account.id, &hash).await?;
         tokens::revoke_all_for_account(&mut *tx, account.id, self.now()).await?;

@@ -3,7 +3,7 @@
 
 use super::{Result, Service};
 use crate::domain::billing::next_paid_through;
-use crate::store::{accounts, dids, idempotency, ledger, login_failures, tokens};
+use crate::store::{accounts, auth_counters, dids, idempotency, ledger, tokens};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct RenewalReport {
@@ -37,7 +37,7 @@ impl Service {
             .prune_changes(now - CHANGE_LOG_RETENTION_SECS)
             .await?;
         tokens::purge_dead(pool, now).await?;
-        login_failures::purge_expired(pool, now, self.settings().login_window_secs).await?;
+        auth_counters::purge_expired(pool, now).await?;
         idempotency::purge_older_than(pool, now - IDEMPOTENCY_RETENTION_SECS).await?;
         Ok(MaintenanceReport {
             renewals,

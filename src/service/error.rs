@@ -11,8 +11,12 @@ pub enum Error {
     Unauthorized,
     #[error("invalid username or password")]
     InvalidCredentials,
-    #[error("too many failed logins; retry in {retry_after_secs} s")]
+    /// Too many logins or failed authentications (see `auth.rs` for the limits).
+    #[error("too many attempts; retry in {retry_after_secs} s")]
     LoginThrottled { retry_after_secs: i64 },
+    /// Every password worker is taken and the wait queue is full.
+    #[error("too many logins in progress; retry shortly")]
+    Busy,
     /// Malformed input: a field that cannot be read at all.
     #[error("{message}")]
     BadRequest { code: &'static str, message: String },

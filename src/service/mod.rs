@@ -8,6 +8,7 @@ mod changes;
 mod error;
 mod inventory;
 mod numbers;
+mod passwords;
 mod purchase;
 mod resolve;
 mod routing;
@@ -54,12 +55,23 @@ pub struct Settings {
     pub default_currency: Currency,
     /// PSTN gateway and DISA service; `access_number` forwards need the DISA.
     pub routing: RoutingPolicy,
+    /// Failed logins per (username, client address) in a window.
     pub login_max_failures: i64,
     pub login_window_secs: i64,
     /// Destination prefixes `pstn` forwards (and `access_number` codes) may not use.
     pub deny_destinations: DenyList,
     /// Resolves the host names of `sip` forwards, which are judged by their addresses.
     pub resolver: Arc<dyn HostResolver>,
+    /// Failed logins per username from all addresses together in a window.
+    pub login_max_failures_per_user: i64,
+    /// Failed authentications (passwords and tokens) per client address in a window.
+    pub auth_max_failures_per_address: i64,
+    /// Login attempts, right or wrong, per client address in a window.
+    pub login_max_per_address: i64,
+    /// Threads hashing and checking passwords; 0: one per core.
+    pub password_workers: usize,
+    /// Password jobs that may wait for a worker before logins answer 503 `busy`.
+    pub password_queue: usize,
 }
 
 impl Default for Settings {
@@ -75,6 +87,11 @@ impl Default for Settings {
             login_window_secs: 300,
             deny_destinations: DenyList::builtin(),
             resolver: Arc::new(SystemResolver::default()),
+            login_max_failures_per_user: 100,
+            auth_max_failures_per_address: 100,
+            login_max_per_address: 120,
+            password_workers: 0,
+            password_queue: 64,
         }
     }
 }
@@ -87,6 +104,7 @@ pub struct Service {
     routes: Arc<RouteTable>,
     shelf: Arc<shelf::Shelf>,
     tokens: Arc<token_cache::TokenCache>,
+    passwords: passwords::PasswordPool,
 }
 
 impl Service {
@@ -94,6 +112,10 @@ impl Service {
         Service {
             store,
             clock,
+            passwords: passwords::PasswordPool::start(
+                settings.password_workers,
+                settings.password_queue,
+            ),
             settings: Arc::new(settings),
             routes: Arc::new(RouteTable::default()),
             shelf: Arc::new(shelf::Shelf::default()),

@@ -3,10 +3,10 @@
 //! the difference is named here and nowhere else.
 
 pub mod accounts;
+pub mod auth_counters;
 pub mod dids;
 pub mod idempotency;
 pub mod ledger;
-pub mod login_failures;
 pub mod notify;
 pub mod sqlite_file;
 pub mod tokens;
@@ -297,12 +297,24 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "change log",
                 include_str!("../../migrations/sqlite/0002_change_log.sql"),
             ),
+            (
+                3,
+                "auth counters",
+                include_str!("../../migrations/sqlite/0003_auth_counters.sql"),
+            ),
         ],
-        Backend::Postgres => &[(
-            1,
-            "initial",
-            include_str!("../../migrations/postgres/0001_initial.sql"),
-        )],
+        Backend::Postgres => &[
+            (
+                1,
+                "initial",
+                include_str!("../../migrations/postgres/0001_initial.sql"),
+            ),
+            (
+                2,
+                "auth counters",
+                include_str!("../../migrations/postgres/0002_auth_counters.sql"),
+            ),
+        ],
     }
 }
 

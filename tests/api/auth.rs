@@ -59,6 +59,37 @@ async fn login_with(app: &TestApp, username: &str, password: &str) -> Response {
     .await
 }
 
+async fn login_from(app: &TestApp, address: &str, username: &str, password: &str) -> Response {
+    app.post_from(
+        address,
+        "/api/login",
+        &[("username", username), ("password", password)],
+    )
+    .await
+}
+
+fn retry_after(response: &Response) -> i64 {
+    response
+        .headers
+        .get("retry-after")
+        .expect("Retry-After header")
+        .to_str()
+        .expect("ASCII")
+        .parse::<i64>()
+        .expect("seconds")
+}
+
+fn assert_throttled(response: &Response, what: &str) {
+    assert_eq!(
+        response.status,
+        StatusCode::TOO_MANY_REQUESTS,
+        "{what}: {}",
+        response.body
+    );
+    assert_eq!(response.code(), "too_many_attempts", "{what}");
+    assert!(retry_after(response) > 0, "{what}");
+}
+
 fn is_lower_hex(text: &str) -> bool {
     text.bytes()
         .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
@@ -504,5 +535,214 @@ on_both_backends! {
             checked <= 5,
             "{checked} passwords were checked against the account in one burst; the limit is 5"
         );
+    }
+
+    async fn a_strangers_failures_do_not_lock_out_the_customer_from_another_address() {
+        let app = TestApp::spawn().await;
+        app.service
+            .create_account("alice", PASSWORD, None, 0)
+            .await
+            .expect("account");
+
+        for attempt in 1..=5 {
+            let response = login_from(&app, "127.0.0.2", "alice", "guess").await;
+            assert_eq!(
+                response.status,
+                StatusCode::UNAUTHORIZED,
+                "attempt {attempt}: {}",
+                response.body
+            );
+        }
+        assert_throttled(
+            &login_from(&app, "127.0.0.2", "alice", "guess").await,
+            "the stranger's sixth guess",
+        );
+        // Even the right password from the stranger's address waits.
+        assert_throttled(
+            &login_from(&app, "127.0.0.2", "alice", PASSWORD).await,
+            "the right password from the failing address",
+        );
+
+        let customer = login_from(&app, "127.0.0.1", "alice", PASSWORD).await;
+        assert_eq!(customer.status, StatusCode::OK, "{}", customer.body);
+        assert!(customer.body["account_token"].as_str().is_some());
+    }
+
+    async fn one_address_cannot_push_a_username_over_its_ceiling() {
+        let app = TestApp::spawn_with(|config| config.service.login_max_failures_per_user = 8).await;
+        app.service
+            .create_account("alice", PASSWORD, None, 0)
+            .await
+            .expect("account");
+
+        let mut statuses = Vec::new();
+        for _ in 0..30 {
+            statuses.push(login_from(&app, "127.0.0.2", "alice", "guess").await.status);
+        }
+        let checked = statuses
+            .iter()
+            .filter(|s| **s == StatusCode::UNAUTHORIZED)
+            .count();
+        assert_eq!(checked, 5, "{statuses:?}");
+
+        let customer = login_from(&app, "127.0.0.1", "alice", PASSWORD).await;
+        assert_eq!(customer.status, StatusCode::OK, "{}", customer.body);
+    }
+
+    async fn the_per_username_ceiling_holds_across_addresses_for_one_window() {
+        let app = TestApp::spawn_with(|config| config.service.login_max_failures_per_user = 6).await;
+        app.service
+            .create_account("alice", PASSWORD, None, 0)
+            .await
+            .expect("account");
+
+        for address in ["127.0.0.2", "127.0.0.3", "127.0.0.4"] {
+            for _ in 0..2 {
+                let response = login_from(&app, address, "alice", "guess").await;
+                assert_eq!(response.status, StatusCode::UNAUTHORIZED, "{address}");
+            }
+        }
+        app.clock.advance(100);
+        // Six failures from three addresses: the username's ceiling is reached
+        // and a seventh attempt, from anywhere, waits for the window to end.
+        let seventh = login_from(&app, "127.0.0.5", "alice", PASSWORD).await;
+        assert_throttled(&seventh, "over the username's ceiling");
+        assert_eq!(retry_after(&seventh), 200);
+
+        app.clock.advance(199);
+        assert_throttled(
+            &login_from(&app, "127.0.0.1", "alice", PASSWORD).await,
+            "one second before the window ends",
+        );
+        app.clock.advance(1);
+        let after = login_from(&app, "127.0.0.1", "alice", PASSWORD).await;
+        assert_eq!(after.status, StatusCode::OK, "{}", after.body);
+    }
+
+    async fn one_address_guessing_across_usernames_is_throttled_with_retry_after() {
+        let app =
+            TestApp::spawn_with(|config| config.service.auth_max_failures_per_address = 10).await;
+        app.service
+            .create_account("alice", PASSWORD, None, 0)
+            .await
+            .expect("account");
+
+        for i in 0..10 {
+            let response = login_from(&app, "127.0.0.2", &format!("user{i}"), "guess").await;
+            assert_eq!(response.status, StatusCode::UNAUTHORIZED, "user{i}");
+        }
+        let eleventh = login_from(&app, "127.0.0.2", "user10", "guess").await;
+        assert_throttled(&eleventh, "the address's eleventh failure");
+        assert_eq!(retry_after(&eleventh), 300);
+        assert_throttled(
+            &login_from(&app, "127.0.0.2", "alice", PASSWORD).await,
+            "any login from that address",
+        );
+
+        // Other addresses are not affected.
+        let elsewhere = login_from(&app, "127.0.0.3", "user10", "guess").await;
+        assert_eq!(elsewhere.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            login_from(&app, "127.0.0.1", "alice", PASSWORD).await.status,
+            StatusCode::OK
+        );
+
+        app.clock.advance(300);
+        let next_window = login_from(&app, "127.0.0.2", "alice", PASSWORD).await;
+        assert_eq!(next_window.status, StatusCode::OK, "{}", next_window.body);
+    }
+
+    async fn bad_tokens_count_as_failures_of_the_address() {
+        let app =
+            TestApp::spawn_with(|config| config.service.auth_max_failures_per_address = 3).await;
+        let token = app.account_with_balance("alice", 5_00).await;
+        let forged = format!("dh_{}", "0".repeat(64));
+
+        for bad in ["garbage", forged.as_str(), "dh_short"] {
+            let response = app
+                .post_from("127.0.0.2", "/api/balance", &[("token", bad)])
+                .await;
+            assert_unauthorized(&response, bad);
+        }
+        let fourth = app
+            .post_from("127.0.0.2", "/api/balance", &[("token", &forged)])
+            .await;
+        assert_throttled(&fourth, "the fourth bad token");
+        assert_throttled(
+            &login_from(&app, "127.0.0.2", "alice", PASSWORD).await,
+            "a login from the same address",
+        );
+
+        // A good token keeps working, from that address and others.
+        let good = app
+            .post_from("127.0.0.2", "/api/balance", &[("token", &token)])
+            .await;
+        assert_eq!(good.status, StatusCode::OK, "{}", good.body);
+        assert_eq!(app.balance(&token).await, "5.00");
+
+        // An expired token counts too.
+        app.clock.advance(24 * 3600 + 1);
+        let expired = app
+            .post_from("127.0.0.3", "/api/balance", &[("token", &token)])
+            .await;
+        assert_unauthorized(&expired, "expired token");
+    }
+
+    async fn login_attempts_per_address_are_limited_even_when_right() {
+        let app = TestApp::spawn_with(|config| config.service.login_max_per_address = 3).await;
+        app.service
+            .create_account("alice", PASSWORD, None, 0)
+            .await
+            .expect("account");
+
+        for i in 1..=3 {
+            let response = login_from(&app, "127.0.0.2", "alice", PASSWORD).await;
+            assert_eq!(response.status, StatusCode::OK, "login {i}: {}", response.body);
+        }
+        assert_throttled(
+            &login_from(&app, "127.0.0.2", "alice", PASSWORD).await,
+            "the fourth login from one address",
+        );
+        let elsewhere = login_from(&app, "127.0.0.3", "alice", PASSWORD).await;
+        assert_eq!(elsewhere.status, StatusCode::OK, "{}", elsewhere.body);
+    }
+
+    async fn a_full_password_pool_answers_503_busy_with_retry_after() {
+        let app = TestApp::spawn_with(|config| {
+            config.service.password_workers = 1;
+            config.service.password_queue = 1;
+        })
+        .await;
+        app.service
+            .create_account("alice", PASSWORD, None, 0)
+            .await
+            .expect("account");
+
+        let attempts = (0..24).map(|i| {
+            let app = &app;
+            async move { login_with(app, &format!("flood{i}"), "guess").await }
+        });
+        let answers = futures::future::join_all(attempts).await;
+
+        let busy: Vec<&Response> = answers
+            .iter()
+            .filter(|r| r.status == StatusCode::SERVICE_UNAVAILABLE)
+            .collect();
+        let checked = answers
+            .iter()
+            .filter(|r| r.status == StatusCode::UNAUTHORIZED)
+            .count();
+        assert_eq!(busy.len() + checked, 24, "unexpected answers");
+        assert!(!busy.is_empty(), "one worker and a queue of one took 24 logins at once");
+        assert!(checked >= 1, "no login was checked at all");
+        for response in busy {
+            assert_eq!(response.code(), "busy", "{}", response.body);
+            assert_eq!(retry_after(response), 1);
+        }
+
+        // The flood passed: the customer logs in, and a refused attempt
+        // counted against nobody.
+        let after = login_with(&app, "alice", PASSWORD).await;
+        assert_eq!(after.status, StatusCode::OK, "{}", after.body);
     }
 }

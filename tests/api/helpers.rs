@@ -147,6 +147,17 @@ impl TestApp {
         send(request).await
     }
 
+    /// Form POST from another loopback address (`127.0.0.2`, …): what the
+    /// server sees as a different client.
+    pub async fn post_from(&self, local: &str, path: &str, fields: &[(&str, &str)]) -> Response {
+        let local: std::net::IpAddr = local.parse().expect("a local address");
+        let client = reqwest::Client::builder()
+            .local_address(local)
+            .build()
+            .expect("client");
+        send(client.post(format!("{}{path}", self.base)).form(fields)).await
+    }
+
     /// JSON POST with an optional bearer token and extra headers.
     pub async fn post_json(
         &self,
