@@ -20,7 +20,7 @@ const EXPECTED_TABLES: &[&str] = &[
     "dids",
     "ledger_entries",
     "idempotency_keys",
-    "login_failures",
+    "auth_counters",
     "change_log",
 ];
 
