@@ -117,4 +117,8 @@ pub struct ServeArgs {
     /// Write the bound HTTP address to this file once listening (useful with port 0).
     #[arg(long, env = "DIDHUB_ADDRESS_FILE")]
     pub address_file: Option<PathBuf>,
+    /// Bearer key that opens `/metrics` (Prometheus text). Without it the
+    /// routing key does; without either, `/metrics` is off (404).
+    #[arg(long, env = "DIDHUB_METRICS_KEY", hide_env_values = true)]
+    pub metrics_key: Option<String>,
 }

@@ -71,6 +71,7 @@ impl Service {
         let (attempts, window_start) =
             login_failures::count_attempt(pool, username, now, settings.login_window_secs).await?;
         if attempts > settings.login_max_failures {
+            metrics::counter!("didhub_login_throttled_total").increment(1);
             return Err(Error::LoginThrottled {
                 retry_after_secs: window_start + settings.login_window_secs - now,
             });
