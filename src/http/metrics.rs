@@ -64,6 +64,7 @@ fn recorder() -> &'static PrometheusHandle {
         if let Err(error) = metrics::set_global_recorder(recorder) {
             tracing::warn!(%error, "another metrics recorder is installed; /metrics will be sparse");
         }
+        describe();
         let upkeep = handle.clone();
         // A plain thread, not a task: the recorder outlives any one runtime.
         let spawned = std::thread::Builder::new()
@@ -79,6 +80,53 @@ fn recorder() -> &'static PrometheusHandle {
         }
         handle
     })
+}
+
+/// The `# HELP` lines: what each series means.
+fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+    describe_counter!(
+        "didhub_http_requests_total",
+        "HTTP requests by matched route pattern, method and status"
+    );
+    describe_histogram!(
+        "didhub_http_request_duration_seconds",
+        Unit::Seconds,
+        "HTTP request latency by matched route pattern, method and status"
+    );
+    describe_counter!(
+        "didhub_purchases_total",
+        "Number purchases (did/assign) by outcome"
+    );
+    describe_counter!(
+        "didhub_login_throttled_total",
+        "Logins refused with 429 for too many failures"
+    );
+    describe_counter!(
+        "didhub_sip_requests_total",
+        "SIP requests (UDP and TCP) by method and answer code (none: not answered)"
+    );
+    describe_gauge!(
+        "didhub_route_table_entries",
+        "Owned numbers in this instance's in-memory route table"
+    );
+    describe_gauge!(
+        "didhub_shelf_numbers",
+        "Numbers on sale in this instance's in-memory shelf"
+    );
+    describe_gauge!(
+        "didhub_db_pool_connections",
+        "Database pool connections by state (idle, in_use)"
+    );
+    describe_gauge!(
+        "didhub_db_pool_max_connections",
+        "Database pool size limit (--db-max-connections)"
+    );
+    describe_histogram!(
+        "didhub_change_propagation_lag_seconds",
+        Unit::Seconds,
+        "Time from a change's announcement by its writer to its application on this instance"
+    );
 }
 
 /// Installs the recorder, so that what happens before the first scrape counts.

@@ -180,9 +180,13 @@ on_both_backends! {
         }
 
         let after = scrape(&app).await;
-        let grew = |name: &str, labels: &[(&str, &str)], by: f64| {
+        // Every shortfall is collected, so that one run shows them all.
+        let mut short = Vec::new();
+        let mut grew = |name: &str, labels: &[(&str, &str)], by: f64| {
             let delta = after.value(name, labels) - before.value(name, labels);
-            assert!(delta >= by, "{name}{labels:?} grew by {delta}, expected {by}\n{}", after.text);
+            if delta < by {
+                short.push(format!("{name}{labels:?} grew by {delta}, expected {by}"));
+            }
         };
         grew("didhub_purchases_total", &[("outcome", "ok")], 1.0);
         grew("didhub_purchases_total", &[("outcome", "insufficient_funds")], 1.0);
@@ -200,6 +204,13 @@ on_both_backends! {
         grew("didhub_http_requests_total", &lookup, 1.0);
         assert!(!after.text.contains(FR_LANDLINE_1), "a raw path became a label:\n{}", after.text);
         grew("didhub_sip_requests_total", &[("method", "INVITE"), ("code", "404")], 4.0);
+        assert!(short.is_empty(), "{short:#?}\n{}", after.text);
+        for series in [
+            "# TYPE didhub_http_request_duration_seconds histogram",
+            "# HELP didhub_purchases_total ",
+        ] {
+            assert!(after.text.contains(series), "no {series:?} in\n{}", after.text);
+        }
 
         // Gauges come from this server's memory: one number sold of four.
         assert_eq!(after.value("didhub_route_table_entries", &[]), 1.0, "{}", after.text);
