@@ -5,7 +5,7 @@
 # scrape. Loopback only; about 4 x DURATION seconds plus the build.
 #
 #   bash bench/metrics.sh
-#   DURATION=5 ROUNDS=1 bash bench/metrics.sh
+#   DURATION=5 ROUNDS=1 NO_BUILD=1 bash bench/metrics.sh
 #
 # Needs wrk and curl.
 set -euo pipefail
@@ -21,7 +21,8 @@ trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 for tool in wrk curl; do
   command -v $tool >/dev/null || { echo "missing $tool: apt-get install wrk curl" >&2; exit 1; }
 done
-cargo build --release --quiet --bin didhub
+# NO_BUILD=1 measures the release binary already built.
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet --bin didhub
 BIN=target/release/didhub
 
 # start_server [FLAGS…]: sets BASE and SERVER.
