@@ -77,6 +77,7 @@ impl AppConfig {
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,
                 routing_key: args.routing_key.clone(),
+                metrics_key: args.metrics_key.clone(),
             },
             maintenance_interval: (args.maintenance_interval_secs > 0)
                 .then(|| Duration::from_secs(args.maintenance_interval_secs)),
@@ -364,15 +365,26 @@ async fn follow(
             _ = stop.changed() => return std::ops::ControlFlow::Break(()),
         };
         match next {
-            Ok(Some(subject)) => {
-                if let Err(error) = service.apply_change(&subject).await {
+            Ok(Some(change)) => {
+                if let Err(error) = service.apply_change(&change.subject).await {
                     tracing::warn!(%error, "applying a change failed; reloading");
                     return std::ops::ControlFlow::Continue(());
+                }
+                if let Some(announced_at_ms) = change.announced_at_ms {
+                    let lag_ms = chrono::Utc::now().timestamp_millis() - announced_at_ms;
+                    record_change_lag("postgres", lag_ms as f64 / 1000.0);
                 }
             }
             Ok(None) | Err(_) => return std::ops::ControlFlow::Continue(()),
         }
     }
+}
+
+/// Time from a change's announcement by its writer to its application here
+/// (clamped at zero: the two clocks may disagree a little).
+fn record_change_lag(backend: &'static str, seconds: f64) {
+    metrics::histogram!("didhub_change_propagation_lag_seconds", "backend" => backend)
+        .record(seconds.max(0.0));
 }
 
 /// How often a SQLite-backed server looks for changes other processes (the
@@ -394,13 +406,15 @@ async fn follow_change_log(service: Service, mut last_seen: i64, mut stop: watch
                 continue;
             }
         };
-        for (id, subject) in changes {
+        for (id, subject, created_at) in changes {
             if let Err(error) = service.apply_change(&subject).await {
                 tracing::warn!(%error, "applying a change failed; reloading");
                 if let Err(error) = service.load_memory().await {
                     tracing::warn!(%error, "reloading routes and shelf failed");
                 }
             }
+            // The change log is stamped by the writer's clock in whole seconds.
+            record_change_lag("sqlite", (service.now() - created_at) as f64);
             last_seen = id;
         }
     }

@@ -157,6 +157,10 @@ pub struct ServeArgs {
     /// Password checks that may wait for a worker; beyond, logins answer 503 `busy`.
     #[arg(long, env = "DIDHUB_PASSWORD_QUEUE", default_value_t = 64)]
     pub password_queue: usize,
+    /// Bearer key that opens `/metrics` (Prometheus text). Without it the
+    /// routing key does; without either, `/metrics` is off (404).
+    #[arg(long, env = "DIDHUB_METRICS_KEY", hide_env_values = true)]
+    pub metrics_key: Option<String>,
 }
 
 /// Bounds on the operator files didhub reads (inventory CSV, catalogue, deny list).

@@ -3,6 +3,7 @@
 mod compat;
 pub mod error;
 mod input;
+mod metrics;
 mod openapi;
 mod routing;
 mod wire;
@@ -11,6 +12,7 @@ use crate::service::Service;
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use error::{ApiError, error_response};
@@ -23,12 +25,17 @@ pub struct AppState {
     pub service: Service,
     /// The operator's key for the routing lookups; `None` turns them off.
     pub routing_key: Option<Arc<str>>,
+    /// The key that opens `/metrics`; `None` when it is off.
+    pub metrics_key: Option<Arc<str>>,
 }
 
 #[derive(Debug, Clone)]
 pub struct HttpSettings {
     pub max_body_bytes: usize,
     pub routing_key: Option<String>,
+    /// Key for `/metrics`; without it the routing key opens it, and without
+    /// either `/metrics` is off.
+    pub metrics_key: Option<String>,
 }
 
 impl Default for HttpSettings {
@@ -36,12 +43,17 @@ impl Default for HttpSettings {
         HttpSettings {
             max_body_bytes: 64 * 1024,
             routing_key: None,
+            metrics_key: None,
         }
     }
 }
 
 pub fn router(service: Service, settings: &HttpSettings) -> Router {
-    Router::new()
+    let metrics_key = settings
+        .metrics_key
+        .as_deref()
+        .or(settings.routing_key.as_deref());
+    let mut router = Router::new()
         .route("/api/login", post(compat::login))
         .route("/api/logout", post(compat::logout))
         .route("/api/balance", post(compat::balance))
@@ -58,13 +70,22 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::serve))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
+        .method_not_allowed_fallback(method_not_allowed);
+    // Without a key nothing is recorded either: no cost when nobody reads.
+    // (Layered after the fallback, so that unmatched paths count too.)
+    if metrics_key.is_some() {
+        metrics::install();
+        router = router.layer(middleware::from_fn(metrics::track));
+    }
+    router
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
         .layer(TraceLayer::new_for_http())
         .with_state(AppState {
             service,
             routing_key: settings.routing_key.as_deref().map(Arc::from),
+            metrics_key: metrics_key.map(Arc::from),
         })
 }
 

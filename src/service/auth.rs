@@ -217,12 +217,12 @@ impl Service {
             .collect();
         let counts = auth_counters::hit(pool, &hits, now).await?;
         if let Some(retry_after_secs) = exceeded(&counts, &limits, now) {
-            return Err(Error::LoginThrottled { retry_after_secs });
+            return Err(throttled(retry_after_secs));
         }
         let (user, limit) = &counters.per_user;
         let counts = auth_counters::hit(pool, std::slice::from_ref(user), now).await?;
         if let Some(retry_after_secs) = exceeded(&counts, &[(user, *limit)], now) {
-            return Err(Error::LoginThrottled { retry_after_secs });
+            return Err(throttled(retry_after_secs));
         }
         Ok(())
     }
@@ -271,7 +271,7 @@ impl Service {
                 &[(&hit, settings.auth_max_failures_per_address)],
                 now,
             ) {
-                Some(retry_after_secs) => Error::LoginThrottled { retry_after_secs },
+                Some(retry_after_secs) => throttled(retry_after_secs),
                 None => Error::Unauthorized,
             },
         )
@@ -286,6 +286,12 @@ impl Service {
         self.tokens.evict(&hash);
         Ok(())
     }
+}
+
+/// The 429 for a throttled login or authentication, counted for `/metrics`.
+fn throttled(retry_after_secs: i64) -> Error {
+    metrics::counter!("didhub_login_throttled_total").increment(1);
+    Error::LoginThrottled { retry_after_secs }
 }
 
 #[cfg(test)]

@@ -135,6 +135,11 @@ impl Service {
         self.clock.now()
     }
 
+    /// How many numbers are on sale (in memory).
+    pub fn shelf_len(&self) -> usize {
+        self.shelf.len()
+    }
+
     /// Whether the database answers: what a readiness probe asks.
     pub async fn ready(&self) -> Result<()> {
         self.store.ping().await.map_err(Error::from)

@@ -33,6 +33,28 @@ pub struct Purchase {
 
 const MAX_KEY_LEN: usize = 255;
 
+/// The `outcome` label of `didhub_purchases_total`: few values, one per
+/// reason a purchase ends as it does.
+fn outcome_label(outcome: &Result<Purchase>) -> &'static str {
+    match outcome {
+        Ok(purchase) if purchase.replayed => "replayed",
+        Ok(_) => "ok",
+        Err(Error::InsufficientBalance { .. }) => "insufficient_funds",
+        Err(Error::DidNotAvailable) => "not_available",
+        Err(Error::DidNotFound) => "not_found",
+        Err(Error::Unprocessable { code, .. }) if *code == "currency_mismatch" => {
+            "currency_mismatch"
+        }
+        Err(Error::BadRequest { .. } | Error::Unprocessable { .. }) => "invalid_request",
+        Err(Error::IdempotencyKeyReused | Error::Conflict(_)) => "conflict",
+        Err(Error::Unauthorized | Error::InvalidCredentials | Error::LoginThrottled { .. }) => {
+            "unauthorized"
+        }
+        Err(Error::Unavailable | Error::Busy) => "unavailable",
+        Err(Error::NotFound(_) | Error::Internal(_)) => "error",
+    }
+}
+
 fn check_key(key: &str) -> Result<()> {
     if key.is_empty() || key.len() > MAX_KEY_LEN || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(Error::bad_request(
@@ -45,6 +67,13 @@ fn check_key(key: &str) -> Result<()> {
 
 impl Service {
     pub async fn assign(&self, account_id: i64, request: &AssignRequest) -> Result<Purchase> {
+        let outcome = self.try_assign(account_id, request).await;
+        metrics::counter!("didhub_purchases_total", "outcome" => outcome_label(&outcome))
+            .increment(1);
+        outcome
+    }
+
+    async fn try_assign(&self, account_id: i64, request: &AssignRequest) -> Result<Purchase> {
         if let Some(key) = &request.idempotency_key {
             check_key(key)?;
         }

@@ -53,6 +53,7 @@ pub mod number;
 pub mod parse;
 mod response;
 mod server;
+pub mod stats;
 #[cfg(test)]
 mod tests;
 mod udp;

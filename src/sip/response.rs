@@ -49,13 +49,27 @@ pub fn to_tag(call_id: &[u8], cseq: &[u8], branch: &[u8]) -> [u8; 16] {
     tag
 }
 
+/// [`decide`], counted in [`super::stats`]: the one place every request's
+/// answer is known, whichever transport it came on.
+pub fn respond_to(
+    request: &[u8],
+    transport: Transport,
+    source: SocketAddr,
+    routes: &dyn RouteSource,
+    out: &mut Vec<u8>,
+) -> Option<SocketAddr> {
+    let destination = decide(request, transport, source, routes, out);
+    super::stats::count(request, destination.map(|_| out.as_slice()));
+    destination
+}
+
 /// Like [`respond`](super::respond), but also says where the answer goes:
 /// over TCP, back on the connection (`source`); over UDP, per RFC 3261
 /// §18.2.2 and RFC 3581, to the source address, at the source port if the top
 /// Via asked with `rport`, else at the Via's sent-by port (default 5060).
 /// `None` means no answer (ACK, responses, garbage, unaddressable requests);
 /// `out` is cleared either way.
-pub fn respond_to(
+fn decide(
     request: &[u8],
     transport: Transport,
     source: SocketAddr,

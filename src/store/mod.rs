@@ -202,8 +202,13 @@ impl Store {
         }
         match self.backend {
             Backend::Postgres => {
+                // Wall-clock milliseconds, not the injected clock (whole
+                // seconds, stood still in tests): the stamp only measures the
+                // propagation lag between processes, no rule depends on it.
+                let payload =
+                    notify::Notification::payload(subject, chrono::Utc::now().timestamp_millis());
                 conn.execute(AssertSqlSafe(format!(
-                    "NOTIFY {CHANGE_CHANNEL}, '{subject}'"
+                    "NOTIFY {CHANGE_CHANNEL}, '{payload}'"
                 )))
                 .await?;
             }
@@ -218,15 +223,26 @@ impl Store {
         Ok(())
     }
 
-    /// SQLite: the changes announced after `last_id`, oldest first.
-    pub async fn changes_after(&self, last_id: i64) -> Result<Vec<(i64, String)>, sqlx::Error> {
-        let rows =
-            sqlx::query("SELECT id, subject FROM change_log WHERE id > $1 ORDER BY id LIMIT 1000")
-                .bind(last_id)
-                .fetch_all(&self.pool)
-                .await?;
+    /// SQLite: the changes announced after `last_id`, oldest first, as
+    /// (id, subject, `created_at`).
+    pub async fn changes_after(
+        &self,
+        last_id: i64,
+    ) -> Result<Vec<(i64, String, i64)>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT id, subject, created_at FROM change_log WHERE id > $1 ORDER BY id LIMIT 1000",
+        )
+        .bind(last_id)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("id")?, r.try_get("subject")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get("subject")?,
+                    r.try_get("created_at")?,
+                ))
+            })
             .collect()
     }
 

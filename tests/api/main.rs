@@ -15,6 +15,7 @@ mod available;
 mod calls;
 mod contract;
 mod input;
+mod metrics;
 mod numbers;
 mod routing;
 mod seed_flow;
