@@ -296,3 +296,43 @@ impl AsyncWrite for Deadlines {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// Handlers see the client's address (the per-address login throttle needs it).
+    #[tokio::test]
+    async fn each_request_carries_the_client_address() {
+        let router = Router::new().route(
+            "/who",
+            get(|ConnectInfo(peer): ConnectInfo<SocketAddr>| async move { peer.to_string() }),
+        );
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let address = listener.local_addr().expect("address");
+        let (stop, stopped) = watch::channel(false);
+        let server = tokio::spawn(serve(
+            listener,
+            router,
+            ConnectionLimits::default(),
+            stopped,
+        ));
+        let mut client = TcpStream::connect(address).await.expect("connect");
+        let client_address = client.local_addr().expect("client address");
+        client
+            .write_all(b"GET /who HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("request");
+        let mut answer = String::new();
+        client.read_to_string(&mut answer).await.expect("answer");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            answer.ends_with(&client_address.to_string()),
+            "{answer} names {client_address}"
+        );
+        let _ = stop.send(true);
+        server.await.expect("server stops");
+    }
+}

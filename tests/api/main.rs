@@ -13,6 +13,7 @@ mod assign;
 mod auth;
 mod available;
 mod calls;
+mod connections;
 mod numbers;
 mod routing;
 mod seed_flow;
