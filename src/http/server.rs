@@ -167,23 +167,16 @@ async fn serve_connection(
     builder.header_read_timeout(None);
     let connection = builder.serve_connection(io, handler);
     tokio::pin!(connection);
-    loop {
-        tokio::select! {
-            served = connection.as_mut() => {
-                if let Err(error) = served {
-                    tracing::debug!(%error, %remote, "HTTP connection ended");
-                }
-                return;
-            }
-            // Also when the loop is gone: then nobody waits for us any more.
-            _ = turned_on(&mut closing) => {
-                connection.as_mut().graceful_shutdown();
-                if let Err(error) = connection.as_mut().await {
-                    tracing::debug!(%error, %remote, "HTTP connection ended");
-                }
-                return;
-            }
+    let ended = tokio::select! {
+        served = connection.as_mut() => served,
+        // Also when the loop is gone: then nobody waits for us any more.
+        _ = turned_on(&mut closing) => {
+            connection.as_mut().graceful_shutdown();
+            connection.as_mut().await
         }
+    };
+    if let Err(error) = ended {
+        tracing::debug!(%error, %remote, "HTTP connection ended");
     }
 }
 
