@@ -256,3 +256,39 @@ async fn a_stop_with_queued_logins_and_a_stalled_client_ends_within_the_timeout(
     }
     drop(stalled);
 }
+
+/// A client that is only connected, or half-way through its headers, was
+/// promised nothing: it does not hold the stop until its header timeout.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_without_a_request_in_flight_do_not_delay_the_stop() {
+    let workdir = tempfile::tempdir().expect("workdir");
+    let mut server = Server::start(
+        workdir.path(),
+        &[
+            "--header-timeout-secs",
+            "30",
+            "--shutdown-timeout-secs",
+            "30",
+        ],
+    );
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let mut stalled = std::net::TcpStream::connect(&address).expect("connects");
+    std::io::Write::write_all(&mut stalled, b"POST /api/login HTTP/1.1\r\nHost: x")
+        .expect("half a request");
+    let silent = std::net::TcpStream::connect(&address).expect("connects");
+    let kept_alive = reqwest::Client::new();
+    let answer = kept_alive
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .expect("answered");
+    assert!(answer.status().is_success());
+    let (status, took) = server.terminate();
+    assert!(status.success(), "a clean stop exits 0: {status}");
+    assert!(
+        took < Duration::from_secs(3),
+        "stopped {took:?} after SIGTERM:\n{}",
+        server.stderr()
+    );
+    drop((stalled, silent));
+}

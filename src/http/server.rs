@@ -123,6 +123,10 @@ pub async fn serve(
     let _ = places.acquire_many(max_connections).await;
 }
 
+/// How long a connection without a request in flight may take to close when
+/// the server stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(500);
+
 /// Resolves when the flag turns true or its sender is gone.
 async fn turned_on(flag: &mut watch::Receiver<bool>) {
     let _ = flag.wait_for(|on| *on).await;
@@ -150,6 +154,7 @@ async fn serve_connection(
 ) {
     let activity = Arc::new(Activity::default());
     let io = TokioIo::new(Deadlines::new(stream, Arc::clone(&activity), &limits));
+    let answering = Arc::clone(&activity);
     let handler = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
         // What axum's `into_make_service_with_connect_info` would insert.
         request.extensions_mut().insert(ConnectInfo(remote));
@@ -172,7 +177,17 @@ async fn serve_connection(
         // Also when the loop is gone: then nobody waits for us any more.
         _ = turned_on(&mut closing) => {
             connection.as_mut().graceful_shutdown();
-            connection.as_mut().await
+            if answering.in_request.load(Ordering::Acquire) {
+                connection.as_mut().await
+            } else {
+                // Idle, or still sending its headers: nothing was promised to
+                // this client, so it must not hold the stop; the grace lets
+                // an answer already made reach it.
+                match tokio::time::timeout(SHUTDOWN_GRACE, connection.as_mut()).await {
+                    Ok(ended) => ended,
+                    Err(_) => Ok(()),
+                }
+            }
         }
     };
     if let Err(error) = ended {
