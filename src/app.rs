@@ -11,7 +11,6 @@ use crate::sip::{Lookup, RouteSource, SipConfig};
 use crate::store::notify::ChangeListener;
 use crate::store::{Backend, PoolSettings, Store};
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -78,6 +77,7 @@ impl AppConfig {
                 max_body_bytes: args.max_body_bytes,
                 routing_key: args.routing_key.clone(),
                 metrics_key: args.metrics_key.clone(),
+                connections: args.connection_limits(),
             },
             maintenance_interval: (args.maintenance_interval_secs > 0)
                 .then(|| Duration::from_secs(args.maintenance_interval_secs)),
@@ -204,6 +204,30 @@ impl RunningServer {
 }
 
 pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<RunningServer> {
+    // Every listener is bound before the database is touched: an address in
+    // use fails the start with nothing migrated or seeded.
+    let listener = TcpListener::bind(config.listen).await.with_context(|| {
+        format!(
+            "cannot listen for HTTP on {}: choose a free address with --listen ADDR \
+             (or DIDHUB_LISTEN), or stop what holds it",
+            config.listen
+        )
+    })?;
+    let address = listener.local_addr()?;
+    let sip =
+        match config.sip.clone() {
+            Some(sip) => Some(crate::sip::BoundSip::bind(sip.clone()).await.with_context(
+                || {
+                    format!(
+                        "cannot listen for SIP on {} (UDP and TCP): choose another address with \
+                 --sip-listen ADDR (or DIDHUB_SIP_LISTEN), or turn SIP off with --sip-listen off",
+                        sip.listen
+                    )
+                },
+            )?),
+            None => None,
+        };
+
     let store = open_store(&config.database, &config.pool).await?;
     let service = Service::new(store, clock, config.service.clone());
     if let Some(demo) = &config.demo {
@@ -225,43 +249,31 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
     };
     let (routes, on_sale) = service.load_memory().await?;
     tracing::info!(routes, on_sale, "route table and shelf loaded");
-    let listener = TcpListener::bind(config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
-    let address = listener.local_addr()?;
-    // Without TCP_NODELAY a response larger than one segment (a page of
-    // numbers) waits for the client's delayed ACK: 40 ms tails.
-    let listener = listener.tap_io(|stream| {
-        if let Err(error) = stream.set_nodelay(true) {
-            tracing::debug!(%error, "TCP_NODELAY not set");
-        }
-    });
     let (stop, stopped) = watch::channel(false);
     let router = http::router(service.clone(), &config.http);
-
-    let mut http_stop = stopped.clone();
-    let http_task = tokio::spawn(async move {
-        // Login and token limits count by the TCP peer (`ConnectInfo`).
-        let served = axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = http_stop.wait_for(|stop| *stop).await;
-        })
-        .await;
-        if let Err(error) = served {
-            tracing::error!(%error, "HTTP server failed");
-        }
-    });
+    let limits = config.http.connections;
+    tracing::info!(
+        %address,
+        max_connections = limits.max_connections,
+        header_timeout_secs = limits.header_timeout.as_secs_f64(),
+        body_timeout_secs = limits.body_timeout.as_secs_f64(),
+        idle_timeout_secs = limits.idle_timeout.as_secs_f64(),
+        "HTTP listening"
+    );
+    let http_task = tokio::spawn(http::server::serve(
+        listener,
+        router,
+        limits,
+        stopped.clone(),
+    ));
     let mut tasks = vec![http_task];
 
     let mut sip_address = None;
-    if let Some(sip) = config.sip.clone() {
+    if let Some(sip) = sip {
         let routes = Arc::new(RoutesForSip(service.route_table()));
-        let server = crate::sip::start(sip.clone(), routes, stopped.clone())
-            .await
-            .with_context(|| format!("starting the SIP server on {}", sip.listen))?;
+        let server = sip
+            .serve(routes, stopped.clone())
+            .context("starting the SIP server")?;
         sip_address = Some(server.local_addr);
         tasks.push(tokio::spawn(server.wait()));
     }

@@ -161,6 +161,43 @@ pub struct ServeArgs {
     /// routing key does; without either, `/metrics` is off (404).
     #[arg(long, env = "DIDHUB_METRICS_KEY", hide_env_values = true)]
     pub metrics_key: Option<String>,
+    /// Seconds a client has to send a request's headers (from connecting, or
+    /// from the first byte of a later request on a kept-alive connection).
+    #[arg(long, env = "DIDHUB_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    pub header_timeout_secs: u64,
+    /// Seconds a request body may pause between two pieces before the request fails.
+    #[arg(long, env = "DIDHUB_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+    /// Seconds a kept-alive connection may wait for its next request.
+    #[arg(long, env = "DIDHUB_IDLE_TIMEOUT_SECS", default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+    /// Most HTTP connections open at once; further ones wait to be accepted.
+    /// 0: three quarters of the open-file limit, at most 65536.
+    #[arg(long, env = "DIDHUB_MAX_CONNECTIONS", default_value_t = 0)]
+    pub max_connections: usize,
+    /// Seconds SIGTERM/SIGINT waits for requests in flight before exiting anyway (status 1).
+    #[arg(
+        long,
+        visible_alias = "shutdown-timeout",
+        env = "DIDHUB_SHUTDOWN_TIMEOUT_SECS",
+        default_value_t = 10
+    )]
+    pub shutdown_timeout_secs: u64,
+}
+
+impl ServeArgs {
+    pub fn connection_limits(&self) -> crate::http::server::ConnectionLimits {
+        use std::time::Duration;
+        crate::http::server::ConnectionLimits {
+            header_timeout: Duration::from_secs(self.header_timeout_secs.max(1)),
+            body_timeout: Duration::from_secs(self.body_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.idle_timeout_secs.max(1)),
+            max_connections: match self.max_connections {
+                0 => crate::http::server::default_max_connections(),
+                n => n,
+            },
+        }
+    }
 }
 
 /// Bounds on the operator files didhub reads (inventory CSV, catalogue, deny list).

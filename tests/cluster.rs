@@ -68,6 +68,26 @@ impl ServerProcess {
         }
     }
 
+    /// Sends SIGTERM and waits for the exit: its status and how long it took.
+    fn terminate(&mut self) -> (std::process::ExitStatus, Duration) {
+        let sent = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "SIGTERM sent");
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return (status, sent.elapsed());
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(60),
+                "no exit a minute after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
     fn kill(&mut self) {
         let _ = self.child.kill(); // SIGKILL: no graceful shutdown
         let _ = self.child.wait();
@@ -324,9 +344,19 @@ async fn race(instances: usize) {
     assert_books_balance(&service, &owned).await;
 }
 
-/// Buys in a steady stream, kills the server with SIGKILL mid-stream, restarts it
-/// and checks that every acknowledged purchase survived.
-async fn crash_during_purchases() {
+/// How the server is stopped in the middle of purchases.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// SIGKILL: a crash.
+    Kill,
+    /// SIGTERM: a graceful stop, which must end within the default
+    /// `--shutdown-timeout-secs` (10 s) and with status 0.
+    Terminate,
+}
+
+/// Buys in a steady stream, stops the server mid-stream, restarts it and
+/// checks that every acknowledged purchase survived.
+async fn stop_during_purchases(stop: Stop) {
     let backend = current_backend();
     let db = TestDatabase::create(backend).await;
     let workdir = tempfile::tempdir().expect("workdir");
@@ -395,7 +425,14 @@ async fn crash_during_purchases() {
         assert!(Instant::now() < deadline, "no purchase went through");
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
-    server.kill();
+    match stop {
+        Stop::Kill => server.kill(),
+        Stop::Terminate => {
+            let (status, took) = server.terminate();
+            assert!(status.success(), "a graceful stop exits 0, got {status}");
+            assert!(took < Duration::from_secs(12), "stopped in {took:?}");
+        }
+    }
     for buyer in buyers {
         buyer.await.expect("buyer task");
     }
@@ -444,7 +481,11 @@ on_both_backends! {
     }
 
     async fn a_server_killed_mid_purchase_keeps_every_acknowledged_purchase() {
-        crash_during_purchases().await;
+        stop_during_purchases(Stop::Kill).await;
+    }
+
+    async fn a_server_stopped_by_sigterm_mid_purchase_keeps_every_acknowledged_purchase() {
+        stop_during_purchases(Stop::Terminate).await;
     }
 }
 

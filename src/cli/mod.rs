@@ -16,6 +16,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -29,6 +30,15 @@ pub struct Cli {
     /// Log filter, e.g. `info` or `didhub=debug,tower_http=debug`.
     #[arg(long, env = "DIDHUB_LOG", default_value = "info", global = true)]
     pub log: String,
+    /// Log lines as text or as one JSON object per line.
+    #[arg(
+        long,
+        env = "DIDHUB_LOG_FORMAT",
+        value_enum,
+        default_value_t = LogFormat::Text,
+        global = true
+    )]
+    pub log_format: LogFormat,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -91,13 +101,26 @@ pub fn refuse_control_chars(
     Ok(())
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
 pub fn init_tracing(cli: &Cli) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match cli.log_format {
+        // Colour codes only for a person at a terminal, not in a log file.
+        LogFormat::Text => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .try_init(),
+        LogFormat::Json => builder.json().try_init(),
+    };
 }
 
 /// A service for one-shot operator commands.
@@ -190,6 +213,8 @@ fn sip_config(
 }
 
 async fn serve(database: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    // Before the settings: the default connection limit derives from it.
+    raise_open_file_limit();
     let mut config = AppConfig::from_args(database, args);
     if let Some(path) = &args.deny_destinations {
         let text = bounded::read_text(path, crate::config::ReadLimitArgs::default())?;
@@ -235,14 +260,35 @@ async fn serve(database: &DatabaseArgs, args: &ServeArgs) -> anyhow::Result<Exit
             demo.username, demo.password
         );
     }
-    let stopper = server.stopper();
-    tokio::spawn(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down");
-        let _ = stopper.send(true);
-    });
-    server.wait().await;
-    Ok(ExitCode::SUCCESS)
+    shutdown_signal().await;
+    let timeout = Duration::from_secs(args.shutdown_timeout_secs);
+    tracing::info!(
+        timeout_secs = timeout.as_secs(),
+        "stopping: no new connections; finishing requests in flight"
+    );
+    if tokio::time::timeout(timeout, server.shutdown())
+        .await
+        .is_ok()
+    {
+        tracing::info!("stopped");
+        return Ok(ExitCode::SUCCESS);
+    }
+    tracing::error!(
+        timeout_secs = timeout.as_secs(),
+        "requests still in flight at the shutdown timeout; exiting anyway with status 1"
+    );
+    // Not a return: the runtime would wait for blocking work (password
+    // hashing) still queued, past the bound the operator set.
+    std::process::exit(1)
+}
+
+/// Lets the process use as many files (connections) as the hard limit
+/// allows; the default soft limit of 1024 is reached by ~1000 clients.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::info!(limit, "open-file limit"),
+        Err(error) => tracing::warn!(%error, "open-file limit unchanged"),
+    }
 }
 
 async fn shutdown_signal() {

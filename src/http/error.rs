@@ -7,6 +7,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+/// The code of a body over `--max-body-bytes`: answered 413 Content Too
+/// Large (RFC 9110 §15.5.14), not 400.
+pub const BODY_TOO_LARGE: &str = "body_too_large";
+
 #[derive(Debug)]
 pub struct ApiError(pub Error);
 
@@ -52,6 +56,10 @@ impl IntoResponse for ApiError {
             Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             Error::LoginThrottled { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+            Error::BadRequest {
+                code: BODY_TOO_LARGE,
+                ..
+            } => (StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE),
             Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
             Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
             Error::DidNotFound => (StatusCode::NOT_FOUND, "did_not_found"),

@@ -2,7 +2,7 @@
 //! `application/x-www-form-urlencoded` (what the seed's Python sends) or JSON,
 //! and the token as a `token` field or an `Authorization: Bearer` header.
 
-use super::error::ApiError;
+use super::error::{ApiError, BODY_TOO_LARGE};
 use crate::domain::text::refused_char;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, FromRequest, Request};
@@ -289,7 +289,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::bad_request("body_too_large", "request body is too large")
+                    ApiError::bad_request(BODY_TOO_LARGE, "request body is too large")
                 } else {
                     ApiError::bad_request("invalid_body", "could not read the request body")
                 }

@@ -6,6 +6,7 @@ mod input;
 mod metrics;
 mod openapi;
 mod routing;
+pub mod server;
 mod wire;
 
 use crate::service::Service;
@@ -18,6 +19,7 @@ use axum::routing::{get, post};
 use error::{ApiError, error_response};
 pub use openapi::{openapi_document, openapi_json};
 use std::sync::Arc;
+use std::time::Duration;
 use tower_http::trace::TraceLayer;
 
 #[derive(Clone)]
@@ -36,6 +38,8 @@ pub struct HttpSettings {
     /// Key for `/metrics`; without it the routing key opens it, and without
     /// either `/metrics` is off.
     pub metrics_key: Option<String>,
+    /// Timeouts and the connection limit of the accept loop.
+    pub connections: server::ConnectionLimits,
 }
 
 impl Default for HttpSettings {
@@ -44,6 +48,7 @@ impl Default for HttpSettings {
             max_body_bytes: 64 * 1024,
             routing_key: None,
             metrics_key: None,
+            connections: server::ConnectionLimits::default(),
         }
     }
 }
@@ -81,12 +86,44 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
     }
     router
         .layer(DefaultBodyLimit::max(settings.max_body_bytes))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response)
+                // 5xx answers are logged by `log_response`, once.
+                .on_failure(()),
+        )
         .with_state(AppState {
             service,
             routing_key: settings.routing_key.as_deref().map(Arc::from),
             metrics_key: metrics_key.map(Arc::from),
         })
+}
+
+/// The span of a request: method and path, never the query string (it may
+/// hold a token) nor headers or body. Health probes get no span, which
+/// `log_response` takes as "log at debug": they come every few seconds.
+fn request_span(request: &axum::extract::Request) -> tracing::Span {
+    let path = request.uri().path();
+    if path == "/healthz" || path == "/readyz" {
+        return tracing::Span::none();
+    }
+    tracing::info_span!("request", method = %request.method(), path)
+}
+
+/// One line per answer: status and latency at info, 5xx at error. Refusals
+/// (4xx) are routine and stay at info.
+fn log_response(response: &Response, latency: Duration, span: &tracing::Span) {
+    let status = response.status().as_u16();
+    let latency_ms = latency.as_secs_f64() * 1000.0;
+    if span.is_none() {
+        tracing::debug!(status, latency_ms, "health probe answered");
+    } else if response.status().is_server_error() {
+        tracing::error!(status, latency_ms, "answered");
+    } else {
+        tracing::info!(status, latency_ms, "answered");
+    }
 }
 
 async fn healthz() -> &'static str {

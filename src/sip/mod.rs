@@ -60,7 +60,7 @@ mod udp;
 
 pub use allow::Allow;
 pub use response::{ALLOW, SERVER, respond_to, to_tag};
-pub use server::{SipConfig, SipServer, start};
+pub use server::{BoundSip, SipConfig, SipServer, start};
 
 /// The transport a request arrived on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

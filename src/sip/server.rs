@@ -98,7 +98,42 @@ pub async fn start(
     routes: Arc<dyn RouteSource>,
     stop: watch::Receiver<bool>,
 ) -> io::Result<SipServer> {
-    let (udp, tcp) = bind(config.listen).await?;
+    BoundSip::bind(config).await?.serve(routes, stop)
+}
+
+/// The SIP sockets, bound but not yet served: the server binds every
+/// listener before it touches the database, so that an address in use fails
+/// the start with nothing written.
+#[derive(Debug)]
+pub struct BoundSip {
+    config: SipConfig,
+    udp: std::net::UdpSocket,
+    tcp: TcpListener,
+}
+
+impl BoundSip {
+    pub async fn bind(config: SipConfig) -> io::Result<BoundSip> {
+        let (udp, tcp) = bind(config.listen).await?;
+        Ok(BoundSip { config, udp, tcp })
+    }
+
+    /// Starts serving on the bound sockets (see [`start`]).
+    pub fn serve(
+        self,
+        routes: Arc<dyn RouteSource>,
+        stop: watch::Receiver<bool>,
+    ) -> io::Result<SipServer> {
+        serve(self.config, self.udp, self.tcp, routes, stop)
+    }
+}
+
+fn serve(
+    config: SipConfig,
+    udp: std::net::UdpSocket,
+    tcp: TcpListener,
+    routes: Arc<dyn RouteSource>,
+    stop: watch::Receiver<bool>,
+) -> io::Result<SipServer> {
     let local_addr = udp.local_addr()?;
     let max = config.max_message_bytes.max(1);
     let tasks = vec![

@@ -13,6 +13,7 @@ mod assign;
 mod auth;
 mod available;
 mod calls;
+mod connections;
 mod contract;
 mod input;
 mod metrics;

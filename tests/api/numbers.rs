@@ -684,7 +684,7 @@ on_both_backends! {
         assert_eq!(app.balance(&token).await, "100.00");
     }
 
-    async fn an_oversize_body_answers_400_and_changes_nothing() {
+    async fn an_oversize_body_answers_413_and_changes_nothing() {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
         let token = app.account_with_balance("alice", 100_00).await;
@@ -704,7 +704,7 @@ on_both_backends! {
         )
         .await;
         assert_json_error(&response, "oversize forward");
-        assert_eq!(response.status, StatusCode::BAD_REQUEST);
+        assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(response.code(), "body_too_large");
 
         let oversize_assign =
@@ -718,6 +718,7 @@ on_both_backends! {
         )
         .await;
         assert_json_error(&response, "oversize assign");
+        assert_eq!(response.status, StatusCode::PAYLOAD_TOO_LARGE);
         assert_eq!(response.code(), "body_too_large");
 
         assert_eq!(snapshot(&app, &token).await, before);
