@@ -149,9 +149,18 @@ fn add_details(doc: &mut Value) {
             }
         }
     }
+    for path in ["/v1/routing/{number}", "/v1/routing/{number}/kamailio"] {
+        if let Some(parameters) = doc["paths"][path]["get"]["parameters"].as_array_mut() {
+            for parameter in parameters {
+                // Any text names a number (404 when nobody owns it) but control characters.
+                parameter["schema"]["pattern"] = json!(requests::printable());
+            }
+        }
+    }
     // mod_xml_curl posts many fields; the lookup reads three and ignores the rest,
     // and answers "not found" to anything it cannot read, an empty body included.
-    let field = json!({"type": "string"});
+    // Control characters it refuses in every field, named or not (400 invalid_characters).
+    let field = json!({"type": "string", "pattern": requests::printable()});
     doc["paths"]["/v1/routing/freeswitch"]["post"]["requestBody"] = json!({
         "required": false,
         "content": {"application/x-www-form-urlencoded": {"schema": {
@@ -163,6 +172,8 @@ fn add_details(doc: &mut Value) {
                 "Caller-Context": field,
                 "Hunt-Context": field,
             },
+            "propertyNames": field,
+            "additionalProperties": field,
         }}},
     });
 }

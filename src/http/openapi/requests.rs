@@ -8,8 +8,20 @@ use crate::domain::DidType;
 use phonenumber::metadata::DATABASE;
 use serde_json::{Value, json};
 
-/// What Rust's `str::trim` strips (Unicode White_Space); Python's `\s` differs.
-const WS: &str = r"[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]";
+/// The control characters no field may hold (`domain::text`, 400
+/// invalid_characters): C0, DEL and C1, as the body of a character class.
+const CONTROLS: &str = r"\u0000-\u001f\u007f-\u009f";
+// A macro so that `concat!` can build the class from the same characters.
+macro_rules! ws_chars {
+    () => {
+        r" \u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+    };
+}
+/// What Rust's `str::trim` strips (Unicode White_Space; Python's `\s` differs)
+/// less the control characters among it (tab, line breaks, U+0085), which are
+/// refused before anything is trimmed.
+const WS_CHARS: &str = ws_chars!();
+const WS: &str = concat!("[", ws_chars!(), "]");
 /// End of input; `$` would also match before a final newline.
 const END: &str = r"(?![\s\S])";
 /// Longest field value in characters (`input::MAX_FIELD_LEN`).
@@ -32,6 +44,16 @@ struct FieldSpec {
     field: Field,
     required: bool,
     description: &'static str,
+}
+
+/// Any text without control characters.
+pub(super) fn printable() -> String {
+    format!("^[^{CONTROLS}]*{END}")
+}
+
+/// Text without control characters holding a character `trim` keeps.
+fn non_blank_text() -> String {
+    format!("^[^{CONTROLS}]*[^{CONTROLS}{WS_CHARS}][^{CONTROLS}]*{END}")
 }
 
 fn blank() -> String {
@@ -237,11 +259,14 @@ fn forms() -> Vec<(&'static str, &'static str, Vec<FieldSpec>)> {
 fn field_schema(spec: &FieldSpec, json_body: bool) -> Value {
     match &spec.field {
         Field::Text { non_blank } => {
-            let mut schema = json!({"type": "string", "maxLength": MAX_FIELD_LEN});
-            if *non_blank {
-                // At least one character that `trim` keeps.
-                schema["pattern"] = json!(format!("[^{}", &WS[1..]));
-            } else if spec.required {
+            let pattern = if *non_blank {
+                non_blank_text()
+            } else {
+                printable()
+            };
+            let mut schema =
+                json!({"type": "string", "maxLength": MAX_FIELD_LEN, "pattern": pattern});
+            if !*non_blank && spec.required {
                 schema["minLength"] = json!(1);
             }
             schema
@@ -299,7 +324,7 @@ fn object_schema(fields: &[FieldSpec], json_body: bool) -> Value {
 fn non_blank_given(name: &str) -> Value {
     json!({
         "required": [name],
-        "properties": {name: {"type": "string", "pattern": format!("[^{}", &WS[1..])}},
+        "properties": {name: {"type": "string", "pattern": non_blank_text()}},
     })
 }
 
@@ -338,6 +363,73 @@ pub fn add_request_bodies(doc: &mut Value) {
             doc["components"]["schemas"][&form_name]["then"] = blank_only("area_code", false);
             doc["components"]["schemas"][&json_name]["if"] = non_blank_given("prefix");
             doc["components"]["schemas"][&json_name]["then"] = blank_only("area_code", true);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Value;
+
+    /// The string schemas under `value`, with where they are.
+    fn string_schemas<'a>(value: &'a Value, at: String, out: &mut Vec<(String, &'a Value)>) {
+        match value {
+            Value::Object(map) => {
+                if map.get("type").and_then(Value::as_str) == Some("string") {
+                    out.push((at.clone(), value));
+                }
+                for (key, inner) in map {
+                    string_schemas(inner, format!("{at}/{key}"), out);
+                }
+            }
+            Value::Array(items) => {
+                for (i, inner) in items.iter().enumerate() {
+                    string_schemas(inner, format!("{at}/{i}"), out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_string_the_server_reads_refuses_control_characters() {
+        let doc = super::super::openapi_document();
+        let mut found = Vec::new();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                let at = format!("{method} {path}");
+                string_schemas(&operation["requestBody"], at.clone(), &mut found);
+                string_schemas(&operation["parameters"], at, &mut found);
+            }
+        }
+        for (name, schema) in doc["components"]["schemas"]
+            .as_object()
+            .into_iter()
+            .flatten()
+        {
+            if name.ends_with("Form") || name.ends_with("FormJson") {
+                string_schemas(schema, name.clone(), &mut found);
+            }
+        }
+        assert!(found.len() > 30, "{}", found.len());
+        for (at, schema) in found {
+            if schema.get("enum").is_some() {
+                continue;
+            }
+            let pattern = schema["pattern"].as_str().unwrap_or_default();
+            // Anchored (a pattern matches anywhere otherwise), no negated class
+            // that lets a control character through, and none listed.
+            let anchored = pattern.starts_with('^');
+            let negations_exclude = pattern
+                .match_indices("[^")
+                .all(|(i, _)| pattern[i..].starts_with(&format!("[^{}", super::CONTROLS)));
+            let listed_controls = [r"\t", r"\n", r"\r", r"\v", r"\f", r"\u0085", r"\s"]
+                .iter()
+                .any(|c| pattern.replace(r"(?![\s\S])", "").contains(c));
+            assert!(
+                !pattern.is_empty() && anchored && negations_exclude && !listed_controls,
+                "{at}: {pattern}"
+            );
         }
     }
 }
