@@ -9,6 +9,7 @@ use crate::http::{self, HttpSettings};
 use crate::service::{self, RouteTable, Service};
 use crate::sip::{Lookup, RouteSource, SipConfig};
 use crate::store::notify::ChangeListener;
+use crate::store::sqlite_file::{DatabaseLock, sqlite_path};
 use crate::store::{Backend, PoolSettings, Store};
 use anyhow::Context;
 use std::net::SocketAddr;
@@ -172,6 +173,21 @@ pub async fn seed_demo(service: &Service, demo: &DemoAccount) -> anyhow::Result<
     Ok(())
 }
 
+/// The shared lock every process using a SQLite database holds, so that
+/// `didhub restore` (which needs it exclusive) never swaps the file under one.
+pub fn lock_database(database: &str) -> anyhow::Result<Option<DatabaseLock>> {
+    let Some(path) = sqlite_path(database) else {
+        return Ok(None);
+    };
+    match DatabaseLock::shared(&path)? {
+        Some(lock) => Ok(Some(lock)),
+        None => anyhow::bail!(
+            "a restore is replacing {}; try again when it is done",
+            path.display()
+        ),
+    }
+}
+
 /// A server that is running; dropping it does not stop it, `shutdown` does.
 pub struct RunningServer {
     pub address: SocketAddr,
@@ -180,6 +196,8 @@ pub struct RunningServer {
     pub service: Service,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
+    /// Held while the server runs, so that `didhub restore` refuses.
+    _database_lock: Option<DatabaseLock>,
 }
 
 impl RunningServer {
@@ -228,6 +246,7 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
             None => None,
         };
 
+    let database_lock = lock_database(&config.database)?;
     let store = open_store(&config.database, &config.pool).await?;
     let service = Service::new(store, clock, config.service.clone());
     if let Some(demo) = &config.demo {
@@ -317,6 +336,7 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
         service,
         stop,
         tasks,
+        _database_lock: database_lock,
     })
 }
 

@@ -10,7 +10,6 @@ use crate::clock::SystemClock;
 use crate::config::{DatabaseArgs, ServeArgs};
 use crate::service::{self, Service};
 use crate::store::PoolSettings;
-use crate::store::sqlite_file::{self, DatabaseLock};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -137,25 +136,11 @@ async fn operator_service(database: &DatabaseArgs) -> anyhow::Result<Service> {
     ))
 }
 
-/// The shared lock every process using a SQLite database holds, so that
-/// `didhub restore` (which needs it exclusive) never swaps the file under one.
-fn lock_database(database: &DatabaseArgs) -> anyhow::Result<Option<DatabaseLock>> {
-    let Some(path) = sqlite_file::sqlite_path(&database.database) else {
-        return Ok(None);
-    };
-    match DatabaseLock::shared(&path)? {
-        Some(lock) => Ok(Some(lock)),
-        None => anyhow::bail!(
-            "a restore is replacing {}; try again when it is done",
-            path.display()
-        ),
-    }
-}
-
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _lock = match &cli.command {
-        Command::Openapi | Command::Restore { .. } => None,
-        _ => lock_database(&cli.database)?,
+        // `serve` takes it once its listeners are bound (see `app::start`).
+        Command::Openapi | Command::Restore { .. } | Command::Serve(_) => None,
+        _ => app::lock_database(&cli.database.database)?,
     };
     match cli.command {
         Command::Backup { file, force } => backup::backup(&cli.database, &file, force).await,
