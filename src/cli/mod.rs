@@ -3,6 +3,7 @@
 mod account;
 mod backup;
 mod inventory;
+mod operator;
 
 use crate::app::{self, AppConfig};
 use crate::clock::SystemClock;
@@ -56,6 +57,12 @@ pub enum Command {
     },
     /// Replace the SQLite database with FILE (a backup); every server on it must be stopped.
     Restore { file: PathBuf },
+    /// Operator keys for the admin API.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
+    /// The admin API's audit log.
+    #[command(subcommand)]
+    Audit(operator::AuditCommand),
 }
 
 pub fn init_tracing(cli: &Cli) {
@@ -110,6 +117,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Inventory(command) => {
             inventory::run(operator_service(&cli.database).await?, command).await
+        }
+        Command::Operator(command) => {
+            operator::run(operator_service(&cli.database).await?, command).await
+        }
+        Command::Audit(command) => {
+            operator::audit(operator_service(&cli.database).await?, command).await
         }
         Command::Maintenance => {
             let report = operator_service(&cli.database)

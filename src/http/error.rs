@@ -51,6 +51,8 @@ impl IntoResponse for ApiError {
         let (status, code) = match &error {
             Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::AccountSuspended => (StatusCode::FORBIDDEN, "account_suspended"),
             Error::LoginThrottled { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
             Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),

@@ -47,10 +47,14 @@ pub(crate) fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn new_token() -> String {
+pub(crate) fn random_hex_256() -> String {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
+    hex::encode(bytes)
+}
+
+fn new_token() -> String {
+    format!("{TOKEN_PREFIX}{}", random_hex_256())
 }
 
 impl Service {
@@ -88,6 +92,9 @@ impl Service {
             Some(account) if matches => account,
             _ => return Err(Error::InvalidCredentials),
         };
+        if account.status != "active" {
+            return Err(Error::AccountSuspended);
+        }
         login_failures::clear(pool, username).await?;
         let token = new_token();
         let expires_at = now + settings.token_ttl_secs;

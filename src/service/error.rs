@@ -11,6 +11,10 @@ pub enum Error {
     Unauthorized,
     #[error("invalid username or password")]
     InvalidCredentials,
+    #[error("this needs an operator key with the {needed} role")]
+    Forbidden { needed: &'static str },
+    #[error("this account is suspended")]
+    AccountSuspended,
     #[error("too many failed logins; retry in {retry_after_secs} s")]
     LoginThrottled { retry_after_secs: i64 },
     /// Malformed input: a field that cannot be read at all.

@@ -2,12 +2,14 @@
 //! layers call these and never the store directly.
 
 mod accounts;
+mod admin;
 mod auth;
 mod billing;
 mod changes;
 mod error;
 mod inventory;
 mod numbers;
+mod operators;
 mod purchase;
 mod routing;
 mod search;
@@ -16,6 +18,7 @@ mod token_cache;
 mod views;
 
 pub use accounts::AccountSummary;
+pub use admin::{AccountDetail, AccountUpdate, Posted, Posting};
 pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
 pub use billing::{MaintenanceReport, RenewalReport};
 pub use error::{Error, Result};
@@ -26,6 +29,7 @@ pub fn inventory_columns() -> &'static str {
     inventory::IMPORT_COLUMNS
 }
 pub use numbers::Released;
+pub use operators::{OPERATOR_KEY_PREFIX, Operator, OperatorKeyInfo};
 pub use purchase::{AssignRequest, Charge, Purchase};
 pub use routing::{Route, RouteTable};
 pub use search::{SearchPage, SearchQuery};
@@ -78,6 +82,7 @@ pub struct Service {
     routes: Arc<RouteTable>,
     shelf: Arc<shelf::Shelf>,
     tokens: Arc<token_cache::TokenCache>,
+    key_throttle: Arc<operators::KeyThrottle>,
 }
 
 impl Service {
@@ -89,6 +94,7 @@ impl Service {
             routes: Arc::new(RouteTable::default()),
             shelf: Arc::new(shelf::Shelf::default()),
             tokens: Arc::new(token_cache::TokenCache::default()),
+            key_throttle: Arc::new(operators::KeyThrottle::default()),
         }
     }
 

@@ -118,13 +118,15 @@ pub struct RouteRow {
     pub pbx_host: Option<String>,
     pub forward_type: Option<String>,
     pub forward_destination: Option<String>,
+    /// The owner is not active (suspended or closed): calls are not forwarded.
+    pub owner_inactive: bool,
 }
 
 macro_rules! route_select {
     ($where:literal) => {
         concat!(
             "SELECT d.id AS did_id, d.number, d.account_id, a.username, a.pbx_host, d.forward_type, \
-             d.forward_destination FROM dids d JOIN accounts a ON a.id = d.account_id \
+             d.forward_destination, a.status AS owner_status FROM dids d JOIN accounts a ON a.id = d.account_id \
              WHERE d.status = 'assigned'",
             $where
         )
@@ -140,6 +142,7 @@ fn route_from_row(row: &AnyRow) -> Result<RouteRow, sqlx::Error> {
         pbx_host: row.try_get("pbx_host")?,
         forward_type: row.try_get("forward_type")?,
         forward_destination: row.try_get("forward_destination")?,
+        owner_inactive: row.try_get::<String, _>("owner_status")? != "active",
     })
 }
 

@@ -3,11 +3,14 @@
 //! the difference is named here and nowhere else.
 
 pub mod accounts;
+pub mod admin_idempotency;
+pub mod audit;
 pub mod dids;
 pub mod idempotency;
 pub mod ledger;
 pub mod login_failures;
 pub mod notify;
+pub mod operator_keys;
 pub mod sqlite_file;
 pub mod tokens;
 
@@ -297,12 +300,37 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "change log",
                 include_str!("../../migrations/sqlite/0002_change_log.sql"),
             ),
+            // Admin API migrations are numbered from 100 so that they never
+            // clash with others added meanwhile: sqlx applies every version it
+            // has not seen, whatever the gaps or the order they arrive in.
+            (
+                100,
+                "operator keys",
+                include_str!("../../migrations/sqlite/0100_operator_keys.sql"),
+            ),
+            (
+                101,
+                "admin audit",
+                include_str!("../../migrations/sqlite/0101_admin_audit.sql"),
+            ),
         ],
-        Backend::Postgres => &[(
-            1,
-            "initial",
-            include_str!("../../migrations/postgres/0001_initial.sql"),
-        )],
+        Backend::Postgres => &[
+            (
+                1,
+                "initial",
+                include_str!("../../migrations/postgres/0001_initial.sql"),
+            ),
+            (
+                100,
+                "operator keys",
+                include_str!("../../migrations/postgres/0100_operator_keys.sql"),
+            ),
+            (
+                101,
+                "admin audit",
+                include_str!("../../migrations/postgres/0101_admin_audit.sql"),
+            ),
+        ],
     }
 }
 

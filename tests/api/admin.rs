@@ -1,0 +1,395 @@
+//! The operator's admin API (`/admin/v1/`) over real HTTP: keys and roles,
+//! accounts, money, the audit log.
+
+use crate::helpers::*;
+use crate::support::backends::on_both_backends;
+use crate::support::sip_client::invite_over_udp;
+use didhub::domain::operator::Role;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+/// Makes a key with `role` named after it.
+async fn key(app: &TestApp, role: Role) -> String {
+    app.service
+        .create_operator_key(&format!("{}-key", role.code()), role, None)
+        .await
+        .expect("operator key")
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    key: Option<&str>,
+    body: Option<Value>,
+    headers: &[(&str, &str)],
+) -> Response {
+    let mut request = app.client.request(method, format!("{}{path}", app.base));
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    send(request).await
+}
+
+async fn get(app: &TestApp, key: &str, path: &str) -> Response {
+    call(app, Method::GET, path, Some(key), None, &[]).await
+}
+
+async fn post(app: &TestApp, key: &str, path: &str, body: Value) -> Response {
+    call(app, Method::POST, path, Some(key), Some(body), &[]).await
+}
+
+async fn patch(app: &TestApp, key: &str, path: &str, body: Value) -> Response {
+    call(app, Method::PATCH, path, Some(key), Some(body), &[]).await
+}
+
+fn ok(response: &Response, what: &str) {
+    assert!(
+        response.status.is_success(),
+        "{what}: {} {}",
+        response.status,
+        response.body
+    );
+}
+
+/// The id of the account named `username`.
+async fn account_id(app: &TestApp, username: &str) -> i64 {
+    app.service
+        .account_by_username(username)
+        .await
+        .expect("account")
+        .id
+}
+
+/// Counts audit rows through the API (all pages).
+async fn audit_rows(app: &TestApp, key: &str) -> Vec<Value> {
+    let mut rows = Vec::new();
+    let mut path = "/admin/v1/audit?limit=2".to_owned();
+    loop {
+        let page = get(app, key, &path).await;
+        ok(&page, "audit page");
+        rows.extend(
+            page.body["entries"]
+                .as_array()
+                .expect("entries")
+                .iter()
+                .cloned(),
+        );
+        match page.body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/admin/v1/audit?limit=2&cursor={cursor}"),
+            None => return rows,
+        }
+    }
+}
+
+on_both_backends! {
+    async fn only_live_operator_keys_open_the_admin_api_and_never_the_customer_api() {
+        let app = TestApp::spawn().await;
+        let token = app.account_with_balance("alice", 10_00).await;
+        let admin = key(&app, Role::Admin).await;
+        assert!(admin.starts_with("dhop_") && admin.len() == 5 + 64, "{admin}");
+
+        let missing = call(&app, Method::GET, "/admin/v1/accounts", None, None, &[]).await;
+        assert_eq!(missing.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(missing.code(), "unauthorized");
+        let customer = get(&app, &token, "/admin/v1/accounts").await;
+        assert_eq!(customer.status, StatusCode::UNAUTHORIZED, "a customer token on the admin API");
+        ok(&get(&app, &admin, "/admin/v1/accounts").await, "admin key");
+
+        let on_customer_api = app.post_json("/api/balance", Some(&admin), json!({}), &[]).await;
+        assert_eq!(on_customer_api.status, StatusCode::UNAUTHORIZED, "an operator key on the customer API");
+
+        // Expiry follows the injected clock; revocation takes effect at once.
+        let short = app.service.create_operator_key("short", Role::Readonly, Some(60)).await.expect("key");
+        ok(&get(&app, &short, "/admin/v1/accounts").await, "fresh key");
+        app.clock.advance(61);
+        assert_eq!(get(&app, &short, "/admin/v1/accounts").await.status, StatusCode::UNAUTHORIZED);
+        app.service.revoke_operator_key("admin-key").await.expect("revoke");
+        assert_eq!(get(&app, &admin, "/admin/v1/accounts").await.status, StatusCode::UNAUTHORIZED);
+        let names: Vec<String> = app.service.list_operator_keys().await.expect("keys")
+            .into_iter().map(|k| k.name).collect();
+        assert_eq!(names, ["admin-key", "short"]);
+    }
+
+    async fn a_key_beyond_its_role_gets_403_naming_the_role_it_needs() {
+        let app = TestApp::spawn().await;
+        app.account_with_balance("alice", 0).await;
+        let id = account_id(&app, "alice").await;
+        let readonly = key(&app, Role::Readonly).await;
+        let support = key(&app, Role::Support).await;
+        let credit = post(&app, &readonly, &format!("/admin/v1/accounts/{id}/credits"),
+            json!({"amount": "1.00", "reason": "x"})).await;
+        assert_eq!(credit.status, StatusCode::FORBIDDEN);
+        assert_eq!(credit.code(), "forbidden");
+        assert!(credit.body["error"]["message"].as_str().is_some_and(|m| m.contains("billing")), "{}", credit.body);
+        let create = post(&app, &support, "/admin/v1/accounts", json!({"username": "bob"})).await;
+        assert_eq!(create.status, StatusCode::FORBIDDEN);
+        assert!(create.body["error"]["message"].as_str().is_some_and(|m| m.contains("admin")), "{}", create.body);
+        assert_eq!(app.service.list_accounts().await.expect("accounts").len(), 1, "nothing created");
+    }
+
+    async fn failed_key_attempts_are_throttled_per_source_address() {
+        let app = TestApp::spawn().await;
+        let admin = key(&app, Role::Admin).await;
+        for _ in 0..10 {
+            let wrong = get(&app, "dhop_0000", "/admin/v1/accounts").await;
+            assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+        }
+        let throttled = get(&app, &admin, "/admin/v1/accounts").await;
+        assert_eq!(throttled.status, StatusCode::TOO_MANY_REQUESTS, "{}", throttled.body);
+        assert!(throttled.headers.contains_key("retry-after"));
+        app.clock.advance(61);
+        ok(&get(&app, &admin, "/admin/v1/accounts").await, "after the window");
+    }
+
+    async fn accounts_are_created_listed_searched_paged_and_shown() {
+        let app = TestApp::spawn().await;
+        let admin = key(&app, Role::Admin).await;
+        let created = post(&app, &admin, "/admin/v1/accounts",
+            json!({"username": "alice", "currency": "EUR", "initial_balance": "12.50"})).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        assert_eq!(created.body["account"]["balance"], "12.50");
+        assert_eq!(created.body["account"]["currency"], "EUR");
+        assert_eq!(created.body["account"]["status"], "active");
+        // The generated password is shown once and works.
+        let password = created.body["password"].as_str().expect("generated password").to_owned();
+        let login = app.post("/api/login", &[("username", "alice"), ("password", &password)]).await;
+        assert_eq!(login.status, StatusCode::OK, "{}", login.body);
+
+        for name in ["bob", "bobby", "carol"] {
+            let made = post(&app, &admin, "/admin/v1/accounts",
+                json!({"username": name, "password": PASSWORD})).await;
+            assert_eq!(made.status, StatusCode::CREATED, "{}", made.body);
+            assert!(made.body.get("password").is_none(), "a given password is not echoed");
+        }
+        let again = post(&app, &admin, "/admin/v1/accounts", json!({"username": "bob", "password": PASSWORD})).await;
+        assert_eq!(again.status, StatusCode::CONFLICT);
+        let bad = post(&app, &admin, "/admin/v1/accounts",
+            json!({"username": "dave", "initial_balance": "1.001"})).await;
+        assert_eq!((bad.status, bad.code()), (StatusCode::BAD_REQUEST, "invalid_amount"));
+
+        let found = get(&app, &admin, "/admin/v1/accounts?search=BOB").await;
+        let names: Vec<&str> = found.body["accounts"].as_array().expect("accounts").iter()
+            .filter_map(|a| a["username"].as_str()).collect();
+        assert_eq!(names, ["bob", "bobby"]);
+
+        let first = get(&app, &admin, "/admin/v1/accounts?limit=3").await;
+        assert_eq!(first.body["accounts"].as_array().map(Vec::len), Some(3));
+        let cursor = first.body["next_cursor"].as_str().expect("a full page has a cursor");
+        let second = get(&app, &admin, &format!("/admin/v1/accounts?limit=3&cursor={cursor}")).await;
+        let rest: Vec<&str> = second.body["accounts"].as_array().expect("accounts").iter()
+            .filter_map(|a| a["username"].as_str()).collect();
+        assert_eq!(rest, ["carol"]);
+        assert!(second.body["next_cursor"].is_null());
+        let too_many = get(&app, &admin, "/admin/v1/accounts?limit=501").await;
+        assert_eq!((too_many.status, too_many.code()), (StatusCode::BAD_REQUEST, "invalid_limit"));
+
+        let id = account_id(&app, "alice").await;
+        let shown = get(&app, &admin, &format!("/admin/v1/accounts/{id}")).await;
+        assert_eq!(shown.body["numbers"], 0, "{}", shown.body);
+        assert_eq!(shown.body["balance"], "12.50");
+        assert_eq!(get(&app, &admin, "/admin/v1/accounts/99999").await.status, StatusCode::NOT_FOUND);
+        app.assert_ledger_invariant().await;
+    }
+
+    async fn unknown_fields_are_refused_by_name_and_change_nothing() {
+        let app = TestApp::spawn().await;
+        let admin = key(&app, Role::Admin).await;
+        let body = post(&app, &admin, "/admin/v1/accounts",
+            json!({"username": "alice", "pasword": "typo in the name"})).await;
+        assert_eq!((body.status, body.code()), (StatusCode::BAD_REQUEST, "unknown_field"));
+        assert!(body.body["error"]["message"].as_str().is_some_and(|m| m.contains("pasword")), "{}", body.body);
+        let params = get(&app, &admin, "/admin/v1/accounts?serch=bob").await;
+        assert_eq!((params.status, params.code()), (StatusCode::BAD_REQUEST, "unknown_field"));
+        assert!(params.body["error"]["message"].as_str().is_some_and(|m| m.contains("serch")));
+        let not_json = call(&app, Method::POST, "/admin/v1/accounts", Some(&admin), None, &[]).await;
+        assert_eq!(not_json.status, StatusCode::BAD_REQUEST, "{}", not_json.body);
+        assert!(app.service.list_accounts().await.expect("accounts").is_empty());
+        assert!(audit_rows(&app, &admin).await.is_empty());
+    }
+
+    async fn suspension_stops_logins_and_calls_and_unsuspending_restores_them() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let token = app.account_with_balance("alice", 10_00).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
+        ok(&app.forward(&token, &did_id, "pstn", "+33612345678").await, "forward");
+        let uri = "sip:+33123456789@didhub.test";
+        assert_eq!(invite_over_udp(app.sip, uri, "s1").await.status, 302);
+        let support = key(&app, Role::Support).await;
+        let id = account_id(&app, "alice").await;
+        let path = format!("/admin/v1/accounts/{id}");
+
+        let suspended = patch(&app, &support, &path, json!({"status": "suspended"})).await;
+        ok(&suspended, "suspend");
+        assert_eq!(suspended.body["status"], "suspended");
+        assert_eq!(invite_over_udp(app.sip, uri, "s2").await.status, 480, "numbers answer as unavailable");
+        assert_eq!(app.post("/api/balance", &[("token", &token)]).await.status, StatusCode::UNAUTHORIZED);
+        let login = app.post("/api/login", &[("username", "alice"), ("password", PASSWORD)]).await;
+        assert_eq!((login.status, login.code()), (StatusCode::FORBIDDEN, "account_suspended"));
+
+        let wrong = patch(&app, &support, &path, json!({"status": "closed"})).await;
+        assert_eq!((wrong.status, wrong.code()), (StatusCode::BAD_REQUEST, "invalid_status"));
+        ok(&patch(&app, &support, &path, json!({"status": "active", "pbx_host": "pbx.alice.test"})).await, "unsuspend");
+        assert_eq!(invite_over_udp(app.sip, uri, "s3").await.status, 302);
+        app.login("alice").await;
+        let shown = get(&app, &support, &path).await;
+        assert_eq!(shown.body["pbx_host"], "pbx.alice.test");
+        assert_eq!(shown.body["numbers"], 1);
+        let cleared = patch(&app, &support, &path, json!({"pbx_host": null})).await;
+        assert!(cleared.body["pbx_host"].is_null(), "{}", cleared.body);
+        let bad = patch(&app, &support, &path, json!({"pbx_host": "bad host;x"})).await;
+        assert_eq!(bad.code(), "invalid_pbx_host");
+        app.assert_ledger_invariant().await;
+    }
+
+    async fn a_password_reset_revokes_tokens_and_delete_needs_an_empty_account() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let token = app.account_with_balance("alice", 10_00).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
+        let admin = key(&app, Role::Admin).await;
+        let id = account_id(&app, "alice").await;
+
+        let reset = post(&app, &admin, &format!("/admin/v1/accounts/{id}/password"), json!({})).await;
+        ok(&reset, "reset");
+        let password = reset.body["password"].as_str().expect("generated").to_owned();
+        assert_eq!(app.post("/api/balance", &[("token", &token)]).await.status, StatusCode::UNAUTHORIZED);
+        let login = app.post("/api/login", &[("username", "alice"), ("password", &password)]).await;
+        assert_eq!(login.status, StatusCode::OK);
+        let token = login.body["account_token"].as_str().expect("token").to_owned();
+
+        let path = format!("/admin/v1/accounts/{id}");
+        let refused = call(&app, Method::DELETE, &path, Some(&admin), None, &[]).await;
+        assert_eq!((refused.status, refused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "account_not_empty"));
+        ok(&app.post("/api/did/release", &[("token", &token), ("did_id", &did_id)]).await, "release");
+        let still_money = call(&app, Method::DELETE, &path, Some(&admin), None, &[]).await;
+        assert_eq!(still_money.code(), "account_not_empty", "balance is not zero");
+        let balance = get(&app, &admin, &path).await.body["balance"].as_str().expect("balance").to_owned();
+        ok(&post(&app, &admin, &format!("{path}/adjustments"),
+            json!({"amount": format!("-{balance}"), "reason": "refund on closing"})).await, "refund");
+        let deleted = call(&app, Method::DELETE, &path, Some(&admin), None, &[]).await;
+        assert_eq!(deleted.status, StatusCode::NO_CONTENT, "{}", deleted.body);
+        assert_eq!(get(&app, &admin, &path).await.body["status"], "closed");
+        assert_eq!(app.post("/api/balance", &[("token", &token)]).await.status, StatusCode::UNAUTHORIZED);
+        assert_eq!(call(&app, Method::DELETE, &path, Some(&admin), None, &[]).await.status, StatusCode::NOT_FOUND);
+        let credit = post(&app, &admin, &format!("{path}/credits"), json!({"amount": "1.00", "reason": "x"})).await;
+        assert_eq!(credit.status, StatusCode::CONFLICT, "a closed account takes no money");
+        app.assert_ledger_invariant().await;
+    }
+
+    async fn credits_are_idempotent_and_adjustments_refuse_negative_balances() {
+        let app = TestApp::spawn().await;
+        app.account_with_balance("alice", 5_00).await;
+        let id = account_id(&app, "alice").await;
+        let billing = key(&app, Role::Billing).await;
+        let credits = format!("/admin/v1/accounts/{id}/credits");
+        let body = json!({"amount": "20.00", "reason": "bank transfer", "reference": "PAY-1"});
+        let first = call(&app, Method::POST, &credits, Some(&billing), Some(body.clone()), &[("Idempotency-Key", "k1")]).await;
+        ok(&first, "credit");
+        assert_eq!(first.body["balance"], "25.00");
+        assert_eq!(first.body["entry"]["description"], "bank transfer (ref PAY-1)");
+        assert_eq!(first.body["replayed"], false);
+        let retry = call(&app, Method::POST, &credits, Some(&billing), Some(body), &[("Idempotency-Key", "k1")]).await;
+        ok(&retry, "retry");
+        assert_eq!(retry.body["replayed"], true);
+        assert_eq!(retry.body["entry"]["id"], first.body["entry"]["id"]);
+        assert_eq!(retry.body["balance"], "25.00", "credited once");
+        let reused = call(&app, Method::POST, &credits, Some(&billing),
+            Some(json!({"amount": "99.00", "reason": "other"})), &[("Idempotency-Key", "k1")]).await;
+        assert_eq!((reused.status, reused.code()), (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"));
+
+        for (bad, code) in [
+            (json!({"amount": "-1.00", "reason": "x"}), "invalid_amount"),
+            (json!({"amount": "1.001", "reason": "x"}), "invalid_amount"),
+            (json!({"amount": "1.00", "reason": " "}), "invalid_reason"),
+            (json!({"amount": "1.00"}), "invalid_body"),
+        ] {
+            let refused = post(&app, &billing, &credits, bad.clone()).await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::BAD_REQUEST, code), "{bad}");
+        }
+
+        let adjustments = format!("/admin/v1/accounts/{id}/adjustments");
+        let below = post(&app, &billing, &adjustments, json!({"amount": "-30.00", "reason": "chargeback"})).await;
+        assert_eq!((below.status, below.code()), (StatusCode::UNPROCESSABLE_ENTITY, "insufficient_balance"));
+        let allowed = post(&app, &billing, &adjustments,
+            json!({"amount": "-30.00", "reason": "chargeback", "allow_negative": true})).await;
+        ok(&allowed, "negative allowed");
+        assert_eq!(allowed.body["balance"], "-5.00");
+        ok(&post(&app, &billing, &credits, json!({"amount": "5.00", "reason": "settled"})).await, "settle");
+
+        let audit = get(&app, &billing, "/admin/v1/balances/audit").await;
+        ok(&audit, "balances audit");
+        assert_eq!(audit.body["mismatches"], 0);
+        assert_eq!(audit.body["accounts"][0]["ledger_sum"], "0.00");
+
+        // Ledger paging: opening, credit, chargeback, settle = 4 entries.
+        let page = get(&app, &billing, &format!("/admin/v1/accounts/{id}/ledger?limit=3")).await;
+        assert_eq!(page.body["entries"].as_array().map(Vec::len), Some(3));
+        assert_eq!(page.body["entries"][0]["description"], "settled");
+        let cursor = page.body["next_cursor"].as_str().expect("cursor");
+        let last = get(&app, &billing, &format!("/admin/v1/accounts/{id}/ledger?limit=3&cursor={cursor}")).await;
+        assert_eq!(last.body["entries"].as_array().map(Vec::len), Some(1));
+        assert_eq!(last.body["entries"][0]["description"], "opening balance");
+        app.assert_ledger_invariant().await;
+    }
+
+    async fn every_admin_write_leaves_exactly_one_audit_row_that_nothing_can_change() {
+        let app = TestApp::spawn().await;
+        let admin = key(&app, Role::Admin).await;
+        let mut writes = 0;
+        let made = post(&app, &admin, "/admin/v1/accounts", json!({"username": "alice", "password": PASSWORD})).await;
+        ok(&made, "create");
+        writes += 1;
+        let id = made.body["account"]["id"].as_i64().expect("id");
+        let path = format!("/admin/v1/accounts/{id}");
+        for (method, suffix, body) in [
+            (Method::PATCH, "", json!({"pbx_host": "pbx.test"})),
+            (Method::PATCH, "", json!({"status": "suspended"})),
+            (Method::POST, "/password", json!({"password": "another password"})),
+            (Method::POST, "/credits", json!({"amount": "3.00", "reason": "gift"})),
+            (Method::POST, "/adjustments", json!({"amount": "-3.00", "reason": "gift back"})),
+            (Method::DELETE, "", Value::Null),
+        ] {
+            let body = (!body.is_null()).then_some(body);
+            ok(&call(&app, method, &format!("{path}{suffix}"), Some(&admin), body, &[]).await, suffix);
+            writes += 1;
+        }
+        // Refused writes and reads leave no row.
+        post(&app, &admin, &format!("{path}/credits"), json!({"amount": "0", "reason": "x"})).await;
+        get(&app, &admin, &path).await;
+
+        let rows = audit_rows(&app, &admin).await;
+        assert_eq!(rows.len(), writes);
+        let actions: Vec<&str> = rows.iter().rev().filter_map(|r| r["action"].as_str()).collect();
+        assert_eq!(actions, ["account.create", "account.update", "account.update",
+            "account.reset_password", "money.credit", "money.adjustment", "account.delete"]);
+        assert!(rows.iter().all(|r| r["actor"] == "admin-key" && r["target"] == format!("account:{id}")));
+        let suspend = &rows[4];
+        assert_eq!(suspend["before"]["status"], "active");
+        assert_eq!(suspend["after"]["status"], "suspended");
+        assert_eq!(rows[2]["after"]["balance"], "3.00");
+
+        let filtered = get(&app, &admin, "/admin/v1/audit?action=money.credit").await;
+        assert_eq!(filtered.body["entries"].as_array().map(Vec::len), Some(1));
+        let nobody = get(&app, &admin, "/admin/v1/audit?actor=someone-else").await;
+        assert_eq!(nobody.body["entries"].as_array().map(Vec::len), Some(0));
+        let later = get(&app, &admin, "/admin/v1/audit?since=2030-01-01T00:00:00Z").await;
+        assert_eq!(later.body["entries"].as_array().map(Vec::len), Some(0));
+        let bad_time = get(&app, &admin, "/admin/v1/audit?since=yesterday").await;
+        assert_eq!(bad_time.code(), "invalid_time");
+
+        // Not even the database lets the log be rewritten.
+        let pool = app.service.store().pool();
+        assert!(sqlx::query("UPDATE audit_log SET actor = 'x'").execute(pool).await.is_err());
+        assert!(sqlx::query("DELETE FROM audit_log").execute(pool).await.is_err());
+        assert_eq!(audit_rows(&app, &admin).await.len(), writes);
+        app.assert_ledger_invariant().await;
+    }
+}
