@@ -427,3 +427,34 @@ pub async fn count_all<'e>(db: impl Executor<'e, Database = Any>) -> Result<i64,
         .await?;
     row.try_get("n")
 }
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryCount {
+    pub country: String,
+    pub did_type: String,
+    pub status: String,
+    pub count: i64,
+}
+
+/// Numbers per country, type and status: a few thousand rows at most (each
+/// country offers a handful of types), so it needs no paging.
+pub async fn count_by_country_type_status<'e>(
+    db: impl Executor<'e, Database = Any>,
+) -> Result<Vec<InventoryCount>, sqlx::Error> {
+    sqlx::query(
+        "SELECT country, did_type, status, CAST(COUNT(*) AS BIGINT) AS n FROM dids \
+         GROUP BY country, did_type, status ORDER BY country, did_type, status",
+    )
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(InventoryCount {
+            country: r.try_get("country")?,
+            did_type: r.try_get("did_type")?,
+            status: r.try_get("status")?,
+            count: r.try_get("n")?,
+        })
+    })
+    .collect()
+}

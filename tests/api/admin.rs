@@ -67,6 +67,17 @@ async fn account_id(app: &TestApp, username: &str) -> i64 {
         .id
 }
 
+async fn upload(app: &TestApp, key: &str, csv: &str) -> Response {
+    send(
+        app.client
+            .post(format!("{}/admin/v1/inventory", app.base))
+            .bearer_auth(key)
+            .header("content-type", "text/csv")
+            .body(csv.to_owned()),
+    )
+    .await
+}
+
 /// Counts audit rows through the API (all pages).
 async fn audit_rows(app: &TestApp, key: &str) -> Vec<Value> {
     let mut rows = Vec::new();
@@ -86,6 +97,87 @@ async fn audit_rows(app: &TestApp, key: &str) -> Vec<Value> {
             None => return rows,
         }
     }
+}
+
+/// Every admin endpoint with the narrowest role that may call it.
+fn endpoint_table(id: i64) -> Vec<(Method, String, Option<Value>, Role)> {
+    let account = format!("/admin/v1/accounts/{id}");
+    let credit = json!({"amount": "1.00", "reason": "table test"});
+    vec![
+        (
+            Method::GET,
+            "/admin/v1/accounts".to_owned(),
+            None,
+            Role::Readonly,
+        ),
+        (
+            Method::POST,
+            "/admin/v1/accounts".to_owned(),
+            Some(json!({"username": "made-by-table"})),
+            Role::Admin,
+        ),
+        (Method::GET, account.clone(), None, Role::Readonly),
+        (
+            Method::PATCH,
+            account.clone(),
+            Some(json!({"status": "active"})),
+            Role::Support,
+        ),
+        (
+            Method::POST,
+            format!("{account}/password"),
+            Some(json!({})),
+            Role::Support,
+        ),
+        (
+            Method::GET,
+            format!("{account}/ledger"),
+            None,
+            Role::Readonly,
+        ),
+        (
+            Method::POST,
+            format!("{account}/credits"),
+            Some(credit.clone()),
+            Role::Billing,
+        ),
+        (
+            Method::POST,
+            format!("{account}/adjustments"),
+            Some(credit),
+            Role::Billing,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/balances/audit".to_owned(),
+            None,
+            Role::Readonly,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/audit".to_owned(),
+            None,
+            Role::Readonly,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/inventory/counts".to_owned(),
+            None,
+            Role::Readonly,
+        ),
+        (
+            Method::POST,
+            "/admin/v1/inventory".to_owned(),
+            None,
+            Role::Admin,
+        ),
+        // Last: when allowed it is refused anyway (the account holds money).
+        (Method::DELETE, account, None, Role::Admin),
+    ]
+}
+
+fn allows(role: Role, needed: Role) -> bool {
+    role == Role::Admin || needed == Role::Readonly || role == needed
 }
 
 on_both_backends! {
@@ -391,5 +483,116 @@ on_both_backends! {
         assert!(sqlx::query("DELETE FROM audit_log").execute(pool).await.is_err());
         assert_eq!(audit_rows(&app, &admin).await.len(), writes);
         app.assert_ledger_invariant().await;
+    }
+
+    async fn each_role_reaches_exactly_the_endpoints_of_its_role() {
+        let app = TestApp::spawn().await;
+        app.account_with_balance("alice", 100_00).await;
+        let id = account_id(&app, "alice").await;
+        let table = endpoint_table(id);
+
+        // The table covers every admin endpoint of the OpenAPI document.
+        let documented: std::collections::BTreeSet<String> = didhub::http::openapi_document()
+            .paths.paths.iter()
+            .filter(|(path, _)| path.starts_with("/admin/"))
+            .flat_map(|(path, item)| {
+                let methods = [("GET", item.get.is_some()), ("POST", item.post.is_some()),
+                    ("PATCH", item.patch.is_some()), ("DELETE", item.delete.is_some()),
+                    ("PUT", item.put.is_some())];
+                methods.into_iter().filter(|(_, has)| *has)
+                    .map(move |(m, _)| format!("{m} {}", path.replace("{id}", &id.to_string())))
+            })
+            .collect();
+        let tested: std::collections::BTreeSet<String> =
+            table.iter().map(|(m, p, _, _)| format!("{m} {p}")).collect();
+        assert_eq!(documented, tested);
+
+        for role in Role::ALL {
+            let key = key(&app, role).await;
+            for (method, path, body, needed) in &table {
+                let body = body.clone().map(|mut b| {
+                    if b.get("username").is_some() {
+                        b["username"] = json!(format!("made-by-{}", role.code()));
+                    }
+                    b
+                });
+                let answer = if path.ends_with("/inventory") {
+                    upload(&app, &key, "number,country,type,setup_fee,monthly_cost\n+33123456789,FR,landline,1.00,2.50\n").await
+                } else {
+                    call(&app, method.clone(), path, Some(&key), body, &[]).await
+                };
+                let what = format!("{} {method} {path}: {} {}", role.code(), answer.status, answer.body);
+                assert_ne!(answer.status, StatusCode::UNAUTHORIZED, "{what}");
+                if allows(role, *needed) {
+                    assert_ne!(answer.status, StatusCode::FORBIDDEN, "{what}");
+                    assert!(answer.status.is_success() || *method == Method::DELETE, "{what}");
+                } else {
+                    assert_eq!(answer.status, StatusCode::FORBIDDEN, "{what}");
+                    let message = answer.body["error"]["message"].as_str().unwrap_or("");
+                    assert!(message.contains(needed.code()), "{what}");
+                }
+            }
+        }
+        app.assert_ledger_invariant().await;
+    }
+    async fn a_csv_upload_reports_each_rejected_line_and_counts_follow() {
+        let app = TestApp::spawn().await;
+        let admin = key(&app, Role::Admin).await;
+        let csv = "number,country,type,setup_fee,monthly_cost\n\
+                   +33123456789,FR,landline,1.00,2.50\n\
+                   +33123456789,FR,landline,1.00,2.50\n\
+                   +33612345670,FR,mobile_voice,3.00,5.00\n\
+                   +33612345671,XX,mobile_voice,3.00,5.00\n\
+                   +12015550123,US,landline,0.501,1.00\n";
+        let report = upload(&app, &admin, csv).await;
+        ok(&report, "upload");
+        assert_eq!(report.body["accepted"], 2, "{}", report.body);
+        assert_eq!(report.body["inserted"], 2);
+        let lines: Vec<i64> = report.body["rejected"].as_array().expect("rejected").iter()
+            .filter_map(|r| r["line"].as_i64()).collect();
+        assert_eq!(lines, [3, 5, 6]);
+        assert!(report.body["rejected"][0]["reason"].as_str().is_some_and(|r| r.contains("earlier")));
+        let again = upload(&app, &admin, csv).await;
+        assert_eq!((again.body["inserted"].as_i64(), again.body["unchanged"].as_i64()), (Some(0), Some(2)));
+
+        let token = app.account_with_balance("alice", 10_00).await;
+        app.buy(&token, "FR", "+33123456789").await;
+        let counts = get(&app, &admin, "/admin/v1/inventory/counts").await;
+        ok(&counts, "counts");
+        assert_eq!(counts.body["counts"], json!([
+            {"country": "FR", "type": "landline", "status": "assigned", "count": 1},
+            {"country": "FR", "type": "mobile_voice", "status": "available", "count": 1},
+        ]));
+
+        let form = call(&app, Method::POST, "/admin/v1/inventory", Some(&admin), Some(json!({})), &[]).await;
+        assert_eq!((form.status, form.code()), (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"));
+        let audit = get(&app, &admin, "/admin/v1/audit?action=inventory.import").await;
+        assert_eq!(audit.body["entries"].as_array().map(Vec::len), Some(2), "one batch per upload");
+        app.assert_ledger_invariant().await;
+    }
+
+    async fn an_upload_declared_over_100_mb_is_refused_with_413_before_it_is_read() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let app = TestApp::spawn().await;
+        let admin = key(&app, Role::Admin).await;
+        let address = app.base.trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&address).await.expect("connect");
+        let request = format!(
+            "POST /admin/v1/inventory HTTP/1.1\r\nHost: {address}\r\nAuthorization: Bearer {admin}\r\n\
+             Content-Type: text/csv\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            100 * 1024 * 1024 + 1
+        );
+        stream.write_all(request.as_bytes()).await.expect("send");
+        let mut answer = Vec::new();
+        let mut buffer = [0u8; 4096];
+        while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+            let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut buffer))
+                .await.expect("an answer within 5 s").expect("read");
+            assert!(n > 0, "closed without an answer");
+            answer.extend_from_slice(&buffer[..n]);
+        }
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 413"), "{text}");
+        assert_eq!(app.service.inventory_size().await.expect("size"), 0);
     }
 }

@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod inventory;
 pub mod money;
 
 use super::AppState;
@@ -25,6 +26,7 @@ pub fn router() -> Router<AppState> {
         .merge(accounts::router())
         .merge(money::router())
         .merge(audit::router())
+        .merge(inventory::router())
 }
 
 /// The operator behind the request's `Authorization: Bearer` key.
