@@ -837,3 +837,45 @@ fn backup_and_restore_on_postgresql_point_to_pg_dump_and_pg_restore() {
         );
     }
 }
+
+mod operator_keys {
+    use super::*;
+
+    on_both_backends! {
+        async fn operator_keys_are_printed_once_listed_without_secrets_and_revoked() {
+            let cli = Cli::new().await;
+            let created = cli.run(&["operator", "key", "create", "payments", "--role", "billing"]);
+            created.assert_success("key create");
+            let key = created.stdout.trim().to_owned();
+            assert!(key.starts_with("dhop_") && key.len() == 69, "{key}");
+            assert!(created.stderr.contains("shown only now"), "{}", created.stderr);
+            cli.run(&["operator", "key", "create", "ops", "--role", "readonly", "--expires-in", "30d"])
+                .assert_success("key with expiry");
+
+            let again = cli.run(&["operator", "key", "create", "payments", "--role", "admin"]);
+            assert_eq!(again.code, Some(1), "a second key with the same name");
+            let bad_role = cli.run(&["operator", "key", "create", "x", "--role", "root"]);
+            assert_eq!(bad_role.code, Some(1));
+            assert!(bad_role.stderr.contains("unknown role"), "{}", bad_role.stderr);
+            let bad_expiry = cli.run(&["operator", "key", "create", "y", "--role", "admin", "--expires-in", "1w"]);
+            assert_eq!(bad_expiry.code, Some(1));
+
+            let list = cli.run(&["operator", "key", "list"]);
+            list.assert_success("key list");
+            assert!(!list.stdout.contains(&key[5..]), "the key is never listed");
+            assert!(list_line(&list.stdout, "payments").ends_with("live"), "{}", list.stdout);
+            assert!(list_line(&list.stdout, "payments").contains("never"));
+            assert!(!list_line(&list.stdout, "ops").contains("never"), "{}", list.stdout);
+            assert!(!list.stdout.contains(" x "), "nothing made by refused commands");
+
+            cli.run(&["operator", "key", "revoke", "payments"]).assert_success("revoke");
+            let list = cli.run(&["operator", "key", "list"]);
+            assert!(list_line(&list.stdout, "payments").contains("revoked"), "{}", list.stdout);
+            assert_eq!(cli.run(&["operator", "key", "revoke", "payments"]).code, Some(1));
+
+            let audit = cli.run(&["audit", "log"]);
+            audit.assert_success("audit log");
+            assert_eq!(audit.stdout, "", "no admin writes yet");
+        }
+    }
+}
