@@ -37,6 +37,9 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         admin::audit::list,
         admin::inventory::upload,
         admin::inventory::counts,
+        admin::numbers::show,
+        admin::numbers::release,
+        admin::stats::stats,
     ),
     modifiers(&RoutingKey),
     tags(

@@ -80,6 +80,16 @@ pub struct Posted {
     pub replayed: bool,
 }
 
+/// A number as the operator sees it.
+#[derive(Debug, Clone)]
+pub struct NumberDetail {
+    pub did: super::Did,
+    pub aging_until: Option<i64>,
+    pub owner: Option<AccountSummary>,
+    /// Setup fees and monthly charges made for it, newest first (at most 100).
+    pub charges: Vec<LedgerEntry>,
+}
+
 /// An account with what the operator looks at.
 #[derive(Debug, Clone)]
 pub struct AccountDetail {
@@ -328,6 +338,61 @@ impl Service {
                 .map(AccountSummary::from)
                 .collect(),
         )
+    }
+
+    /// Any number with its owner and the charges made for it.
+    pub async fn number_detail(&self, number: &str) -> Result<NumberDetail> {
+        let row = crate::store::dids::find_by_number(self.store.pool(), number)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no number {number}")))?;
+        let aging_until = row.aging_until;
+        let owner = match row.account_id {
+            Some(id) => Some(self.account_by_id(id).await?),
+            None => None,
+        };
+        let charges = ledger::list_for_number(self.store.pool(), number, 100)
+            .await?
+            .into_iter()
+            .map(LedgerEntry::from)
+            .collect();
+        Ok(NumberDetail {
+            did: super::Did::try_from(row)?,
+            aging_until,
+            owner,
+            charges,
+        })
+    }
+
+    /// Takes a number from its owner into aging, whatever the owner wants; the
+    /// ledger is left as it is (no refund).
+    pub async fn force_release_as(
+        &self,
+        actor: &Operator,
+        number: &str,
+        reason: &str,
+    ) -> Result<super::Released> {
+        if reason.trim().is_empty() || reason.len() > MAX_REASON_LEN {
+            return Err(Error::bad_request(
+                "invalid_reason",
+                "a reason of 1 to 500 characters is required",
+            ));
+        }
+        let row = crate::store::dids::find_by_number(self.store.pool(), number)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("no number {number}")))?;
+        let account_id = row
+            .account_id
+            .ok_or_else(|| Error::Conflict(format!("{number} is not owned by anyone")))?;
+        self.release_as(Some(actor), account_id, row.id, reason.trim())
+            .await
+            .map_err(|e| match e {
+                Error::DidNotFound => Error::Conflict(format!("{number} changed owner meanwhile")),
+                other => other,
+            })
+    }
+
+    pub async fn sales_per_day(&self, from: i64, until: i64) -> Result<Vec<ledger::DaySales>> {
+        Ok(ledger::sales_per_day(self.store.pool(), from, until).await?)
     }
 
     pub async fn audit_log(

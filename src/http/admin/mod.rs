@@ -6,6 +6,8 @@ pub mod accounts;
 pub mod audit;
 pub mod inventory;
 pub mod money;
+pub mod numbers;
+pub mod stats;
 
 use super::AppState;
 use super::error::ApiError;
@@ -27,6 +29,8 @@ pub fn router() -> Router<AppState> {
         .merge(money::router())
         .merge(audit::router())
         .merge(inventory::router())
+        .merge(numbers::router())
+        .merge(stats::router())
 }
 
 /// The operator behind the request's `Authorization: Bearer` key.
