@@ -37,6 +37,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         admin::audit::list,
         admin::inventory::upload,
         admin::inventory::counts,
+        admin::inventory::list,
+        admin::inventory::reprice,
         admin::numbers::show,
         admin::numbers::release,
         admin::stats::stats,

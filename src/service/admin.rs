@@ -5,6 +5,7 @@
 use super::accounts::{post_entry, valid_pbx_host};
 use super::{AccountSummary, Error, LedgerEntry, Operator, Result, Service};
 use crate::store::audit::{self, AuditFilter, AuditRow};
+use crate::store::dids::NumberFilter;
 use crate::store::{self, accounts, admin_idempotency, ledger};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -78,6 +79,18 @@ pub struct Posted {
     /// Whether this answer is a replay of an earlier request's.
     #[serde(default)]
     pub replayed: bool,
+}
+
+/// New prices for available numbers.
+#[derive(Debug, Clone)]
+pub struct Repricing {
+    /// Country and type narrow it (status and account are ignored).
+    pub filter: NumberFilter,
+    /// Only these numbers, when not empty.
+    pub numbers: Vec<String>,
+    pub currency: crate::domain::Currency,
+    pub setup_minor: i64,
+    pub monthly_minor: i64,
 }
 
 /// A number as the operator sees it.
@@ -389,6 +402,79 @@ impl Service {
                 Error::DidNotFound => Error::Conflict(format!("{number} changed owner meanwhile")),
                 other => other,
             })
+    }
+
+    /// A page of numbers in number order after `after`.
+    pub async fn number_page(
+        &self,
+        filter: &NumberFilter,
+        after: &str,
+        limit: i64,
+    ) -> Result<Vec<super::Did>> {
+        let rows =
+            crate::store::dids::page(self.store.pool(), filter, after, limit.clamp(1, 500)).await?;
+        super::views::dids(rows)
+    }
+
+    /// Sets the prices of available numbers (by country/type, or the listed
+    /// numbers); sold and aging numbers keep their terms. Returns how many changed.
+    pub async fn reprice_as(&self, actor: &Operator, repricing: &Repricing) -> Result<u64> {
+        if repricing.setup_minor < 0 || repricing.monthly_minor < 0 {
+            return Err(Error::bad_request(
+                "invalid_amount",
+                "prices cannot be negative",
+            ));
+        }
+        let now = self.now();
+        let mut tx = self.store.begin_write().await?;
+        let currency = repricing.currency.code();
+        let (setup, monthly) = (repricing.setup_minor, repricing.monthly_minor);
+        let mut changed = 0;
+        if repricing.numbers.is_empty() {
+            changed += crate::store::dids::reprice_available(
+                &mut *tx,
+                &repricing.filter,
+                None,
+                currency,
+                setup,
+                monthly,
+                now,
+            )
+            .await?;
+        }
+        for number in &repricing.numbers {
+            changed += crate::store::dids::reprice_available(
+                &mut *tx,
+                &repricing.filter,
+                Some(number),
+                currency,
+                setup,
+                monthly,
+                now,
+            )
+            .await?;
+        }
+        let after = serde_json::json!({
+            "country": repricing.filter.country, "type": repricing.filter.did_type,
+            "numbers": repricing.numbers, "currency": currency,
+            "setup_fee": repricing.currency.format_minor(setup),
+            "monthly_cost": repricing.currency.format_minor(monthly), "changed": changed,
+        });
+        record(
+            &mut tx,
+            Some(actor),
+            "inventory.reprice",
+            "inventory",
+            None,
+            Some(after),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        if changed > 0 {
+            self.inventory_changed().await?;
+        }
+        Ok(changed)
     }
 
     pub async fn sales_per_day(&self, from: i64, until: i64) -> Result<Vec<ledger::DaySales>> {

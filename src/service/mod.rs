@@ -18,7 +18,7 @@ mod token_cache;
 mod views;
 
 pub use accounts::AccountSummary;
-pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting};
+pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting, Repricing};
 pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
 pub use billing::{MaintenanceReport, RenewalReport};
 pub use error::{Error, Result};

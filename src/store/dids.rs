@@ -458,3 +458,66 @@ pub async fn count_by_country_type_status<'e>(
     })
     .collect()
 }
+
+/// What the admin inventory list filters on; `None` fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct NumberFilter {
+    pub status: Option<String>,
+    pub country: Option<String>,
+    pub did_type: Option<String>,
+    pub account_id: Option<i64>,
+}
+
+/// Numbers in number order after `after`, matching `filter`. A `NULL`
+/// parameter switches its condition off.
+pub async fn page<'e>(
+    db: impl Executor<'e, Database = Any>,
+    filter: &NumberFilter,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<DidRow>, sqlx::Error> {
+    let found = sqlx::query(concat!(
+        "SELECT ",
+        did_columns!(),
+        " FROM dids WHERE number > $1 AND ($2 IS NULL OR status = $2) \
+          AND ($3 IS NULL OR country = $3) AND ($4 IS NULL OR did_type = $4) \
+          AND ($5 IS NULL OR account_id = $5) ORDER BY number LIMIT $6"
+    ))
+    .bind(after)
+    .bind(filter.status.as_deref())
+    .bind(filter.country.as_deref())
+    .bind(filter.did_type.as_deref())
+    .bind(filter.account_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows(found)
+}
+
+/// New prices for available numbers of one currency matching `filter` (and,
+/// when given, only `numbers`); sold and aging numbers keep their terms.
+pub async fn reprice_available<'e>(
+    db: impl Executor<'e, Database = Any>,
+    filter: &NumberFilter,
+    number: Option<&str>,
+    currency: &str,
+    setup_minor: i64,
+    monthly_minor: i64,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE dids SET setup_minor = $1, monthly_minor = $2, updated_at = $3 \
+         WHERE status = 'available' AND currency = $4 AND ($5 IS NULL OR country = $5) \
+           AND ($6 IS NULL OR did_type = $6) AND ($7 IS NULL OR number = $7)",
+    )
+    .bind(setup_minor)
+    .bind(monthly_minor)
+    .bind(now)
+    .bind(currency)
+    .bind(filter.country.as_deref())
+    .bind(filter.did_type.as_deref())
+    .bind(number)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
+}

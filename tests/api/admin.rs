@@ -178,6 +178,20 @@ fn endpoint_table(id: i64) -> Vec<(Method, String, Option<Value>, Role)> {
             Role::Readonly,
         ),
         (
+            Method::GET,
+            "/admin/v1/inventory/numbers".to_owned(),
+            None,
+            Role::Readonly,
+        ),
+        (
+            Method::POST,
+            "/admin/v1/inventory/reprice".to_owned(),
+            Some(
+                json!({"country": "US", "currency": "USD", "setup_fee": "0.50", "monthly_cost": "1.00"}),
+            ),
+            Role::Admin,
+        ),
+        (
             Method::POST,
             "/admin/v1/numbers/+33123456789/release".to_owned(),
             Some(json!({"reason": "table"})),
@@ -685,6 +699,55 @@ on_both_backends! {
             let refused = get(&app, &readonly, &format!("/admin/v1/stats?{bad}")).await;
             assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{bad}: {}", refused.body);
         }
+    }
+
+
+    async fn numbers_are_listed_by_filter_and_repriced_only_while_available() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let token = app.account_with_balance("alice", 10_00).await;
+        app.buy(&token, "FR", FR_LANDLINE_1).await;
+        let admin = key(&app, Role::Admin).await;
+        let id = account_id(&app, "alice").await;
+        let numbers = |page: &Response| -> Vec<String> {
+            page.body["numbers"].as_array().expect("numbers").iter()
+                .filter_map(|n| n["did_number"].as_str().map(str::to_owned)).collect()
+        };
+
+        let fr = get(&app, &admin, "/admin/v1/inventory/numbers?country=fr&limit=2").await;
+        ok(&fr, "list");
+        assert_eq!(numbers(&fr), [FR_LANDLINE_1, FR_LANDLINE_2]);
+        let cursor = fr.body["next_cursor"].as_str().expect("cursor");
+        let rest = get(&app, &admin, &format!("/admin/v1/inventory/numbers?country=FR&limit=2&cursor=%2B{}", &cursor[1..])).await;
+        assert_eq!(numbers(&rest), [FR_MOBILE]);
+        let owned = get(&app, &admin, &format!("/admin/v1/inventory/numbers?account={id}")).await;
+        assert_eq!(numbers(&owned), [FR_LANDLINE_1]);
+        let available = get(&app, &admin, "/admin/v1/inventory/numbers?status=available&type=landline").await;
+        assert_eq!(numbers(&available), [US_LANDLINE, FR_LANDLINE_2]);
+        let bad = get(&app, &admin, "/admin/v1/inventory/numbers?status=sold").await;
+        assert_eq!(bad.code(), "invalid_status");
+
+        let repriced = post(&app, &admin, "/admin/v1/inventory/reprice", json!({
+            "country": "FR", "type": "landline", "currency": "USD", "setup_fee": "0.00", "monthly_cost": "9.99"
+        })).await;
+        ok(&repriced, "reprice");
+        assert_eq!(repriced.body["changed"], 1, "the sold landline keeps its terms");
+        let sold = get(&app, &admin, &format!("/admin/v1/numbers/{FR_LANDLINE_1}")).await;
+        assert_eq!(sold.body["number"]["monthly_cost"], "2.50");
+        let on_sale = app.available(&token, "FR").await;
+        let landline = on_sale.iter().find(|d| d["did_number"] == FR_LANDLINE_2).expect("on sale");
+        assert_eq!((landline["setup_fee"].as_str(), landline["monthly_cost"].as_str()), (Some("0.00"), Some("9.99")));
+
+        let one = post(&app, &admin, "/admin/v1/inventory/reprice", json!({
+            "numbers": [FR_MOBILE, FR_LANDLINE_1], "currency": "USD", "setup_fee": "1.00", "monthly_cost": "1.00"
+        })).await;
+        assert_eq!(one.body["changed"], 1);
+        let nothing_named = post(&app, &admin, "/admin/v1/inventory/reprice", json!({
+            "currency": "USD", "setup_fee": "1.00", "monthly_cost": "1.00"
+        })).await;
+        assert_eq!(nothing_named.code(), "missing_field");
+        let audit = get(&app, &admin, "/admin/v1/audit?action=inventory.reprice").await;
+        assert_eq!(audit.body["entries"].as_array().map(Vec::len), Some(2));
     }
 
 }
