@@ -841,6 +841,39 @@ fn backup_and_restore_on_postgresql_point_to_pg_dump_and_pg_restore() {
 mod operator_keys {
     use super::*;
 
+    #[test]
+    fn completions_cover_the_operator_commands_and_bash_reads_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for shell in ["bash", "zsh", "fish"] {
+            let output = Command::new(env!("CARGO_BIN_EXE_didhub"))
+                .args(["completions", shell])
+                .current_dir(dir.path())
+                .output()
+                .expect("didhub runs");
+            let script = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(output.status.success(), "{shell}");
+            assert!(
+                script.contains("operator") && script.contains("revoke"),
+                "{shell}"
+            );
+            if shell == "bash" {
+                let path = dir.path().join("didhub.bash");
+                std::fs::write(&path, &script).expect("script written");
+                let syntax = Command::new("bash")
+                    .arg("-n")
+                    .arg(&path)
+                    .status()
+                    .expect("bash runs");
+                assert!(syntax.success(), "bash rejects the completion script");
+            }
+        }
+        let unknown = Command::new(env!("CARGO_BIN_EXE_didhub"))
+            .args(["completions", "tcsh"])
+            .output()
+            .expect("didhub runs");
+        assert_eq!(unknown.status.code(), Some(2));
+    }
+
     on_both_backends! {
         async fn operator_keys_are_printed_once_listed_without_secrets_and_revoked() {
             let cli = Cli::new().await;

@@ -63,6 +63,8 @@ pub enum Command {
     /// The admin API's audit log.
     #[command(subcommand)]
     Audit(operator::AuditCommand),
+    /// Print a shell completion script, e.g. `didhub completions bash > /etc/bash_completion.d/didhub`.
+    Completions { shell: clap_complete::Shell },
 }
 
 pub fn init_tracing(cli: &Cli) {
@@ -105,7 +107,7 @@ fn lock_database(database: &DatabaseArgs) -> anyhow::Result<Option<DatabaseLock>
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let _lock = match &cli.command {
-        Command::Openapi | Command::Restore { .. } => None,
+        Command::Openapi | Command::Restore { .. } | Command::Completions { .. } => None,
         _ => lock_database(&cli.database)?,
     };
     match cli.command {
@@ -123,6 +125,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit(command) => {
             operator::audit(operator_service(&cli.database).await?, command).await
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "didhub", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Maintenance => {
             let report = operator_service(&cli.database)
