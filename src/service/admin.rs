@@ -174,6 +174,14 @@ impl Service {
             now,
         )
         .await?;
+        // Re-read under the row lock the posting took: a close that committed
+        // meanwhile wins, and this posting rolls back.
+        let closed = accounts::find_by_id(&mut *tx, account_id)
+            .await?
+            .is_none_or(|a| a.status == "closed");
+        if closed {
+            return Err(Error::Conflict(format!("account {account_id} is closed")));
+        }
         if balance < 0 && !posting.allow_negative {
             return Err(Error::unprocessable(
                 "insufficient_balance",
@@ -312,7 +320,12 @@ impl Service {
                 ),
             ));
         }
-        accounts::set_status(&mut *tx, account_id, "closed").await?;
+        // Conditional on the balance still being zero, whatever committed since the read.
+        if !accounts::close_if_empty(&mut *tx, account_id).await? {
+            return Err(Error::Conflict(format!(
+                "account {account_id} changed meanwhile; try again"
+            )));
+        }
         self.revoke_tokens_in(&mut tx, account_id).await?;
         let target = account_target(account_id);
         let after = serde_json::json!({ "status": "closed" });

@@ -238,3 +238,19 @@ pub async fn count_numbers<'e>(
     .await?;
     row.try_get("n")
 }
+
+/// Closes the account only if its balance is zero and it owns no number.
+pub async fn close_if_empty<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE accounts SET status = 'closed' WHERE id = $1 AND balance_minor = 0 \
+         AND status <> 'closed' \
+         AND NOT EXISTS (SELECT 1 FROM dids WHERE account_id = $1 AND status = 'assigned')",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
