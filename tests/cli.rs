@@ -909,6 +909,16 @@ mod operator_keys {
             let audit = cli.run(&["audit", "log"]);
             audit.assert_success("audit log");
             assert_eq!(audit.stdout, "", "no admin writes yet");
+            let json = cli.run(&["audit", "log", "--output", "json"]);
+            assert_eq!(json.stdout.trim(), "[]");
+
+            let keys = cli.run(&["operator", "key", "list", "--output", "json"]);
+            keys.assert_success("key list json");
+            let keys: serde_json::Value = serde_json::from_str(&keys.stdout).expect("JSON");
+            assert_eq!(keys[1]["name"], "payments");
+            assert_eq!(keys[1]["role"], "billing");
+            assert!(keys[1]["revoked_at"].is_string());
+            assert!(keys[0]["expires_at"].is_string() && keys[0]["revoked_at"].is_null());
         }
     }
 }

@@ -28,7 +28,11 @@ pub enum KeyCommand {
         expires_in: Option<String>,
     },
     /// List keys (never the keys themselves).
-    List,
+    List {
+        /// table (aligned columns) or json (one array, for scripts).
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Revoke a key at once.
     Revoke { name: String },
 }
@@ -48,7 +52,16 @@ pub enum AuditCommand {
         target: Option<String>,
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        /// table (aligned columns) or json (one array, for scripts).
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Output {
+    Table,
+    Json,
 }
 
 /// "30d" → seconds. Four units are all an expiry needs; not worth a crate.
@@ -87,7 +100,26 @@ pub async fn run(service: Service, command: OperatorCommand) -> anyhow::Result<E
             eprintln!("operator key {name} ({}); shown only now:", role.code());
             println!("{key}");
         }
-        KeyCommand::List => {
+        KeyCommand::List {
+            output: Output::Json,
+        } => {
+            let keys: Vec<_> = service
+                .list_operator_keys()
+                .await?
+                .into_iter()
+                .map(|k| {
+                    serde_json::json!({
+                        "name": k.name, "role": k.role, "created_at": rfc3339(k.created_at),
+                        "expires_at": k.expires_at.map(rfc3339),
+                        "revoked_at": k.revoked_at.map(rfc3339),
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::Value::Array(keys));
+        }
+        KeyCommand::List {
+            output: Output::Table,
+        } => {
             println!(
                 "{:<24} {:<9} {:<21} {:<21} state",
                 "name", "role", "created", "expires"
@@ -123,6 +155,7 @@ pub async fn audit(service: Service, command: AuditCommand) -> anyhow::Result<Ex
         action,
         target,
         limit,
+        output,
     } = command;
     let filter = AuditFilter {
         actor,
@@ -130,7 +163,26 @@ pub async fn audit(service: Service, command: AuditCommand) -> anyhow::Result<Ex
         target,
         ..AuditFilter::default()
     };
-    for row in service.audit_log(&filter, None, limit).await? {
+    let rows = service.audit_log(&filter, None, limit).await?;
+    if output == Output::Json {
+        let parse = |text: Option<&str>| {
+            text.and_then(|t| serde_json::from_str::<serde_json::Value>(t).ok())
+        };
+        let entries: Vec<_> = rows
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "id": r.id, "actor": r.actor, "action": r.action, "target": r.target,
+                    "before": parse(r.before_json.as_deref()),
+                    "after": parse(r.after_json.as_deref()),
+                    "at": rfc3339(r.created_at),
+                })
+            })
+            .collect();
+        println!("{}", serde_json::Value::Array(entries));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for row in rows {
         println!(
             "{:>8} {} {:<16} {:<24} {:<16} {} -> {}",
             row.id,
