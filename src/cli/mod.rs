@@ -4,6 +4,7 @@ mod account;
 mod backup;
 mod inventory;
 mod operator;
+mod remote;
 
 use crate::app::{self, AppConfig};
 use crate::clock::SystemClock;
@@ -25,6 +26,11 @@ use std::sync::Arc;
 pub struct Cli {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// A didhub server (http://host:port) whose admin API the operator
+    /// commands talk to, instead of the database (`account list|credit|adjust`,
+    /// `audit log`); the key from DIDHUB_OPERATOR_KEY or `didhub login`.
+    #[arg(long, env = "DIDHUB_ADDR", global = true)]
+    pub addr: Option<String>,
     /// Log filter, e.g. `info` or `didhub=debug,tower_http=debug`.
     #[arg(long, env = "DIDHUB_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -63,6 +69,8 @@ pub enum Command {
     /// The admin API's audit log.
     #[command(subcommand)]
     Audit(operator::AuditCommand),
+    /// Check an operator key (read from standard input) against --addr and keep it in a 0600 file.
+    Login,
     /// Print a shell completion script, e.g. `didhub completions bash > /etc/bash_completion.d/didhub`.
     Completions { shell: clap_complete::Shell },
 }
@@ -106,8 +114,16 @@ fn lock_database(database: &DatabaseArgs) -> anyhow::Result<Option<DatabaseLock>
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(addr) = cli.addr.as_deref()
+        && !matches!(cli.command, Command::Serve(_))
+    {
+        return run_remote(addr, cli.command).await;
+    }
     let _lock = match &cli.command {
-        Command::Openapi | Command::Restore { .. } | Command::Completions { .. } => None,
+        Command::Openapi
+        | Command::Restore { .. }
+        | Command::Completions { .. }
+        | Command::Login => None,
         _ => lock_database(&cli.database)?,
     };
     match cli.command {
@@ -126,6 +142,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(command) => {
             operator::audit(operator_service(&cli.database).await?, command).await
         }
+        Command::Login => bail_login(),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "didhub", &mut std::io::stdout());
@@ -157,6 +174,58 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             );
             Ok(ExitCode::SUCCESS)
         }
+    }
+}
+
+fn bail_login() -> anyhow::Result<ExitCode> {
+    anyhow::bail!("didhub login needs --addr URL (or DIDHUB_ADDR)")
+}
+
+/// The commands that work against a server; the others need the database.
+async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
+    use account::AccountCommand as A;
+    use operator::AuditCommand;
+    match command {
+        Command::Login => remote::login(addr).await,
+        Command::Account(A::List) => remote::Remote::new(addr)?.account_list().await,
+        Command::Account(A::Credit {
+            username,
+            amount,
+            description,
+        }) => {
+            let remote = remote::Remote::new(addr)?;
+            remote
+                .post_money(&username, "credits", &amount, &description)
+                .await
+        }
+        Command::Account(A::Adjust {
+            username,
+            amount,
+            description,
+        }) => {
+            let remote = remote::Remote::new(addr)?;
+            remote
+                .post_money(&username, "adjustments", &amount, &description)
+                .await
+        }
+        Command::Audit(AuditCommand::Log {
+            actor,
+            action,
+            target,
+            limit,
+            output: operator::Output::Table,
+        }) => {
+            let filters = [("actor", actor), ("action", action), ("target", target)];
+            remote::Remote::new(addr)?.audit_log(&filters, limit).await
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "didhub", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => anyhow::bail!(
+            "this command works on the database only: unset DIDHUB_ADDR / drop --addr"
+        ),
     }
 }
 

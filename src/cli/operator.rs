@@ -184,17 +184,36 @@ pub async fn audit(service: Service, command: AuditCommand) -> anyhow::Result<Ex
     }
     for row in rows {
         println!(
-            "{:>8} {} {:<16} {:<24} {:<16} {} -> {}",
-            row.id,
-            rfc3339(row.created_at),
-            row.actor,
-            row.action,
-            row.target,
-            row.before_json.as_deref().unwrap_or("-"),
-            row.after_json.as_deref().unwrap_or("-"),
+            "{}",
+            audit_line(
+                row.id,
+                &rfc3339(row.created_at),
+                &row.actor,
+                &row.action,
+                &row.target,
+                row.before_json.as_deref(),
+                row.after_json.as_deref(),
+            )
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line of `audit log`, the same from the database or a server.
+pub(super) fn audit_line(
+    id: i64,
+    at: &str,
+    actor: &str,
+    action: &str,
+    target: &str,
+    before: Option<&str>,
+    after: Option<&str>,
+) -> String {
+    format!(
+        "{id:>8} {at} {actor:<16} {action:<24} {target:<16} {} -> {}",
+        before.unwrap_or("-"),
+        after.unwrap_or("-")
+    )
 }
 
 #[cfg(test)]
