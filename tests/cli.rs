@@ -941,7 +941,7 @@ mod remote {
 
     fn serve(cli: &Cli) -> Server {
         let address_file = cli.dir.path().join("address");
-        let child = cli
+        let mut child = cli
             .command(&[
                 "serve",
                 "--listen",
@@ -968,6 +968,8 @@ mod remote {
             }
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the server did not start");
     }
 
