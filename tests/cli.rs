@@ -946,3 +946,208 @@ fn backup_and_restore_on_postgresql_point_to_pg_dump_and_pg_restore() {
         );
     }
 }
+
+mod operator_keys {
+    use super::*;
+
+    #[test]
+    fn completions_cover_the_operator_commands_and_bash_reads_them() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        for shell in ["bash", "zsh", "fish"] {
+            let output = Command::new(env!("CARGO_BIN_EXE_didhub"))
+                .args(["completions", shell])
+                .current_dir(dir.path())
+                .output()
+                .expect("didhub runs");
+            let script = String::from_utf8_lossy(&output.stdout).into_owned();
+            assert!(output.status.success(), "{shell}");
+            assert!(
+                script.contains("operator") && script.contains("revoke"),
+                "{shell}"
+            );
+            if shell == "bash" {
+                let path = dir.path().join("didhub.bash");
+                std::fs::write(&path, &script).expect("script written");
+                let syntax = Command::new("bash")
+                    .arg("-n")
+                    .arg(&path)
+                    .status()
+                    .expect("bash runs");
+                assert!(syntax.success(), "bash rejects the completion script");
+            }
+        }
+        let unknown = Command::new(env!("CARGO_BIN_EXE_didhub"))
+            .args(["completions", "tcsh"])
+            .output()
+            .expect("didhub runs");
+        assert_eq!(unknown.status.code(), Some(2));
+    }
+
+    on_both_backends! {
+        async fn operator_keys_are_printed_once_listed_without_secrets_and_revoked() {
+            let cli = Cli::new().await;
+            let created = cli.run(&["operator", "key", "create", "payments", "--role", "billing"]);
+            created.assert_success("key create");
+            let key = created.stdout.trim().to_owned();
+            assert!(key.starts_with("dhop_") && key.len() == 69, "{key}");
+            assert!(created.stderr.contains("shown only now"), "{}", created.stderr);
+            cli.run(&["operator", "key", "create", "ops", "--role", "readonly", "--expires-in", "30d"])
+                .assert_success("key with expiry");
+
+            let again = cli.run(&["operator", "key", "create", "payments", "--role", "admin"]);
+            assert_eq!(again.code, Some(1), "a second key with the same name");
+            let bad_role = cli.run(&["operator", "key", "create", "x", "--role", "root"]);
+            assert_eq!(bad_role.code, Some(1));
+            assert!(bad_role.stderr.contains("unknown role"), "{}", bad_role.stderr);
+            let bad_expiry = cli.run(&["operator", "key", "create", "y", "--role", "admin", "--expires-in", "1w"]);
+            assert_eq!(bad_expiry.code, Some(1));
+
+            let list = cli.run(&["operator", "key", "list"]);
+            list.assert_success("key list");
+            assert!(!list.stdout.contains(&key[5..]), "the key is never listed");
+            assert!(list_line(&list.stdout, "payments").ends_with("live"), "{}", list.stdout);
+            assert!(list_line(&list.stdout, "payments").contains("never"));
+            assert!(!list_line(&list.stdout, "ops").contains("never"), "{}", list.stdout);
+            assert!(!list.stdout.contains(" x "), "nothing made by refused commands");
+
+            cli.run(&["operator", "key", "revoke", "payments"]).assert_success("revoke");
+            let list = cli.run(&["operator", "key", "list"]);
+            assert!(list_line(&list.stdout, "payments").contains("revoked"), "{}", list.stdout);
+            assert_eq!(cli.run(&["operator", "key", "revoke", "payments"]).code, Some(1));
+
+            let audit = cli.run(&["audit", "log"]);
+            audit.assert_success("audit log");
+            assert_eq!(audit.stdout, "", "no admin writes yet");
+            let json = cli.run(&["audit", "log", "--output", "json"]);
+            assert_eq!(json.stdout.trim(), "[]");
+
+            let keys = cli.run(&["operator", "key", "list", "--output", "json"]);
+            keys.assert_success("key list json");
+            let keys: serde_json::Value = serde_json::from_str(&keys.stdout).expect("JSON");
+            assert_eq!(keys[1]["name"], "payments");
+            assert_eq!(keys[1]["role"], "billing");
+            assert!(keys[1]["revoked_at"].is_string());
+            assert!(keys[0]["expires_at"].is_string() && keys[0]["revoked_at"].is_null());
+        }
+    }
+}
+
+mod remote {
+    use super::*;
+
+    /// `didhub serve` on the test's database, stopped on drop.
+    struct Server {
+        child: std::process::Child,
+        addr: String,
+    }
+
+    impl Drop for Server {
+        fn drop(&mut self) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+
+    fn serve(cli: &Cli) -> Server {
+        let address_file = cli.dir.path().join("address");
+        let mut child = cli
+            .command(&[
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--sip-listen",
+                "off",
+                "--maintenance-interval-secs",
+                "0",
+                "--address-file",
+                path_text(&address_file),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("server starts");
+        for _ in 0..300 {
+            if let Ok(address) = std::fs::read_to_string(&address_file)
+                && !address.is_empty()
+            {
+                return Server {
+                    child,
+                    addr: format!("http://{address}"),
+                };
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("the server did not start");
+    }
+
+    on_both_backends! {
+        async fn the_cli_prints_the_same_through_a_server_as_on_the_database() {
+            let cli = Cli::new().await;
+            cli.create_alice().assert_success("alice");
+            let key = cli.run(&["operator", "key", "create", "ops", "--role", "admin"]);
+            key.assert_success("key");
+            let key = key.stdout.trim().to_owned();
+            let server = serve(&cli);
+            let key_file = cli.dir.path().join("operator-key");
+            let remote = |args: &[&str]| {
+                let output = cli
+                    .command(&[&["--addr", &server.addr], args].concat())
+                    .env("DIDHUB_OPERATOR_KEY_FILE", &key_file)
+                    .env_remove("DIDHUB_OPERATOR_KEY")
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("didhub runs");
+                Run::from(output)
+            };
+
+            let no_key = remote(&["account", "list"]);
+            assert_eq!(no_key.code, Some(1));
+            assert!(no_key.stderr.contains("didhub login"), "{}", no_key.stderr);
+            let bad = cli.command(&["--addr", &server.addr, "login"])
+                .env("DIDHUB_OPERATOR_KEY_FILE", &key_file)
+                .stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped())
+                .spawn().expect("login");
+            let mut bad = bad;
+            bad.stdin.take().expect("stdin").write_all(b"dhop_wrong\n").expect("written");
+            assert_eq!(bad.wait().expect("login ends").code(), Some(1), "a refused key is not saved");
+            assert!(!key_file.exists());
+            let mut login = cli.command(&["--addr", &server.addr, "login"])
+                .env("DIDHUB_OPERATOR_KEY_FILE", &key_file)
+                .stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped())
+                .spawn().expect("login");
+            login.stdin.take().expect("stdin").write_all(format!("{key}\n").as_bytes()).expect("written");
+            assert!(login.wait().expect("login ends").success());
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = std::fs::metadata(&key_file).expect("key file").permissions().mode();
+                assert_eq!(mode & 0o777, 0o600);
+            }
+
+            let over_http = remote(&["account", "credit", "alice", "10.50"]);
+            over_http.assert_success("remote credit");
+            let direct = cli.run(&["account", "credit", "alice", "1.00"]);
+            assert_eq!(over_http.stdout, "alice: balance 35.50 USD\n");
+            assert_eq!(direct.stdout, "alice: balance 36.50 USD\n");
+            let adjusted = remote(&["account", "adjust", "alice", "-0.50", "--description", "fix"]);
+            assert_eq!(adjusted.stdout, "alice: balance 36.00 USD\n", "{}", adjusted.stderr);
+            let refused = remote(&["account", "adjust", "alice", "-100.00", "--description", "no"]);
+            assert_eq!(refused.code, Some(1));
+            assert!(refused.stderr.contains("insufficient_balance"), "{}", refused.stderr);
+
+            let list = remote(&["account", "list"]);
+            list.assert_success("remote list");
+            assert_eq!(list.stdout, cli.run(&["account", "list"]).stdout);
+            let audit = remote(&["audit", "log"]);
+            audit.assert_success("remote audit log");
+            assert_eq!(audit.stdout.lines().count(), 2, "{}", audit.stdout);
+            assert_eq!(audit.stdout, cli.run(&["audit", "log"]).stdout);
+            let db_only = remote(&["inventory", "count"]);
+            assert_eq!(db_only.code, Some(1));
+            assert!(db_only.stderr.contains("database only"), "{}", db_only.stderr);
+            cli.run(&["account", "audit"]).assert_success("ledger invariant");
+        }
+    }
+}

@@ -92,13 +92,34 @@ async fn post(
     let account = service
         .post_to_balance(username, kind, minor, description)
         .await?;
+    let balance = currency.format_minor(account.balance_minor);
     println!(
-        "{}: balance {} {}",
-        account.username,
-        currency.format_minor(account.balance_minor),
-        currency
+        "{}",
+        balance_line(&account.username, &balance, currency.code())
     );
     Ok(())
+}
+
+/// `account list` and `account credit|adjust` print the same whether they
+/// talk to the database or to a server (`--addr`).
+pub(super) fn list_header() -> String {
+    format!("{:<24} {:>16} {:<4} pbx_host", "username", "balance", "cur")
+}
+
+pub(super) fn list_line(
+    username: &str,
+    balance: &str,
+    currency: &str,
+    pbx: Option<&str>,
+) -> String {
+    format!(
+        "{username:<24} {balance:>16} {currency:<4} {}",
+        pbx.unwrap_or("-")
+    )
+}
+
+pub(super) fn balance_line(username: &str, balance: &str, currency: &str) -> String {
+    format!("{username}: balance {balance} {currency}")
 }
 
 pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<ExitCode> {
@@ -155,14 +176,18 @@ pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<Ex
             println!("{username}: password replaced, tokens revoked");
         }
         AccountCommand::List => {
-            println!("{:<24} {:>16} {:<4} pbx_host", "username", "balance", "cur");
+            println!("{}", list_header());
             for account in service.list_accounts().await? {
+                let balance = account.currency.format_minor(account.balance_minor);
+                let currency = account.currency.code();
                 println!(
-                    "{:<24} {:>16} {:<4} {}",
-                    account.username,
-                    account.currency.format_minor(account.balance_minor),
-                    account.currency,
-                    account.pbx_host.as_deref().unwrap_or("-")
+                    "{}",
+                    list_line(
+                        &account.username,
+                        &balance,
+                        currency,
+                        account.pbx_host.as_deref()
+                    )
                 );
             }
         }

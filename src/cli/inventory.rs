@@ -52,7 +52,7 @@ pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<
             } else {
                 CsvMode::Strict
             };
-            let report = service.import_inventory_as(&text, mode).await?;
+            let report = service.import_inventory_as(None, &text, mode).await?;
             for problem in &report.problems {
                 eprintln!("{}:{}: {}", file.display(), problem.line, problem.message);
             }

@@ -4,6 +4,8 @@ mod account;
 mod backup;
 mod bounded;
 mod inventory;
+mod operator;
+mod remote;
 
 use crate::app::{self, AppConfig};
 use crate::clock::SystemClock;
@@ -26,6 +28,11 @@ use std::time::Duration;
 pub struct Cli {
     #[command(flatten)]
     pub database: DatabaseArgs,
+    /// A didhub server (http://host:port) whose admin API the operator
+    /// commands talk to, instead of the database (`account list|credit|adjust`,
+    /// `audit log`); the key from DIDHUB_OPERATOR_KEY or `didhub login`.
+    #[arg(long, env = "DIDHUB_ADDR", global = true)]
+    pub addr: Option<String>,
     /// Log filter, e.g. `info` or `didhub=debug,tower_http=debug`.
     #[arg(long, env = "DIDHUB_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -67,6 +74,16 @@ pub enum Command {
     },
     /// Replace the SQLite database with FILE (a backup); every server on it must be stopped.
     Restore { file: PathBuf },
+    /// Operator keys for the admin API.
+    #[command(subcommand)]
+    Operator(operator::OperatorCommand),
+    /// The admin API's audit log.
+    #[command(subcommand)]
+    Audit(operator::AuditCommand),
+    /// Check an operator key (read from standard input) against --addr and keep it in a 0600 file.
+    Login,
+    /// Print a shell completion script, e.g. `didhub completions bash > /etc/bash_completion.d/didhub`.
+    Completions { shell: clap_complete::Shell },
 }
 
 /// Refuses control characters in the command line and in `DIDHUB_*`
@@ -137,9 +154,18 @@ async fn operator_service(database: &DatabaseArgs) -> anyhow::Result<Service> {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    if let Some(addr) = cli.addr.as_deref()
+        && !matches!(cli.command, Command::Serve(_))
+    {
+        return run_remote(addr, cli.command).await;
+    }
     let _lock = match &cli.command {
         // `serve` takes it once its listeners are bound (see `app::start`).
-        Command::Openapi | Command::Restore { .. } | Command::Serve(_) => None,
+        Command::Openapi
+        | Command::Restore { .. }
+        | Command::Serve(_)
+        | Command::Completions { .. }
+        | Command::Login => None,
         _ => app::lock_database(&cli.database.database)?,
     };
     match cli.command {
@@ -151,6 +177,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Inventory(command) => {
             inventory::run(operator_service(&cli.database).await?, command).await
+        }
+        Command::Operator(command) => {
+            operator::run(operator_service(&cli.database).await?, command).await
+        }
+        Command::Audit(command) => {
+            operator::audit(operator_service(&cli.database).await?, command).await
+        }
+        Command::Login => bail_login(),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "didhub", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Maintenance => {
             let report = operator_service(&cli.database)
@@ -194,6 +232,58 @@ fn sip_config(
         tcp_message_timeout: std::time::Duration::from_secs(args.sip_tcp_message_timeout_secs),
         tcp_idle: std::time::Duration::from_secs(args.sip_tcp_idle_secs),
         ..crate::sip::SipConfig::default()
+    }
+}
+
+fn bail_login() -> anyhow::Result<ExitCode> {
+    anyhow::bail!("didhub login needs --addr URL (or DIDHUB_ADDR)")
+}
+
+/// The commands that work against a server; the others need the database.
+async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
+    use account::AccountCommand as A;
+    use operator::AuditCommand;
+    match command {
+        Command::Login => remote::login(addr).await,
+        Command::Account(A::List) => remote::Remote::new(addr)?.account_list().await,
+        Command::Account(A::Credit {
+            username,
+            amount,
+            description,
+        }) => {
+            let remote = remote::Remote::new(addr)?;
+            remote
+                .post_money(&username, "credits", &amount, &description)
+                .await
+        }
+        Command::Account(A::Adjust {
+            username,
+            amount,
+            description,
+        }) => {
+            let remote = remote::Remote::new(addr)?;
+            remote
+                .post_money(&username, "adjustments", &amount, &description)
+                .await
+        }
+        Command::Audit(AuditCommand::Log {
+            actor,
+            action,
+            target,
+            limit,
+            output: operator::Output::Table,
+        }) => {
+            let filters = [("actor", actor), ("action", action), ("target", target)];
+            remote::Remote::new(addr)?.audit_log(&filters, limit).await
+        }
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "didhub", &mut std::io::stdout());
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => anyhow::bail!(
+            "this command works on the database only: unset DIDHUB_ADDR / drop --addr"
+        ),
     }
 }
 

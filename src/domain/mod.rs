@@ -7,6 +7,7 @@ pub mod did_type;
 pub mod forward;
 pub mod money;
 pub mod number_gen;
+pub mod operator;
 pub mod phone;
 pub mod routing;
 pub mod text;

@@ -55,6 +55,8 @@ impl IntoResponse for ApiError {
         let (status, code) = match &error {
             Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+            Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+            Error::AccountSuspended => (StatusCode::FORBIDDEN, "account_suspended"),
             Error::LoginThrottled { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
             Error::BadRequest {
                 code: BODY_TOO_LARGE,

@@ -1,5 +1,6 @@
 //! The HTTP API: thin handlers that parse, call the service and map errors.
 
+pub mod admin;
 mod compat;
 pub mod error;
 mod input;
@@ -74,6 +75,7 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/v1/routing/{number}/kamailio", get(routing::kamailio))
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(healthz))
+        .merge(admin::router())
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::serve))
         .fallback(not_found)

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations. A copy is
 //! committed as `openapi.json`; a test fails when the two drift apart.
 
-use super::{compat, routing};
+use super::{admin, compat, routing};
 use axum::Json;
 use serde_json::{Value, json};
 use utoipa::Modify;
@@ -25,11 +25,30 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         routing::lookup,
         routing::kamailio,
         routing::freeswitch,
+        admin::accounts::create,
+        admin::accounts::list,
+        admin::accounts::show,
+        admin::accounts::update,
+        admin::accounts::delete,
+        admin::accounts::reset_password,
+        admin::money::credit,
+        admin::money::adjust,
+        admin::money::ledger,
+        admin::money::balances_audit,
+        admin::audit::list,
+        admin::inventory::upload,
+        admin::inventory::counts,
+        admin::inventory::list,
+        admin::inventory::reprice,
+        admin::numbers::show,
+        admin::numbers::release,
+        admin::stats::stats,
     ),
     modifiers(&RoutingKey),
     tags(
         (name = "provisioning", description = "Search, buy, forward and release numbers"),
-        (name = "routing", description = "Where calls go, for the operator's SBC (routing key)")
+        (name = "routing", description = "Where calls go, for the operator's SBC (routing key)"),
+        (name = "admin", description = "The operator's admin API (operator key: admin, billing, support or readonly)")
     )
 )]
 struct ApiDoc;
@@ -50,6 +69,10 @@ impl Modify for RoutingKey {
             );
             components.add_security_scheme(
                 ACCOUNT_TOKEN,
+                SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+            );
+            components.add_security_scheme(
+                "operator_key",
                 SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
             );
         }

@@ -1,6 +1,7 @@
 //! Operator use cases on accounts: create, credit, settings, balances, ledger.
 
-use super::{Error, LedgerEntry, Result, Service};
+use super::admin::{AccountUpdate, Posting, account_target, record};
+use super::{Error, LedgerEntry, Operator, Result, Service};
 use crate::domain::Currency;
 use crate::store::{self, accounts, ledger, tokens};
 
@@ -12,6 +13,8 @@ pub struct AccountSummary {
     pub balance_minor: i64,
     pub pbx_host: Option<String>,
     pub created_at: i64,
+    /// active, suspended or closed.
+    pub status: String,
 }
 
 impl From<accounts::AccountRow> for AccountSummary {
@@ -23,11 +26,12 @@ impl From<accounts::AccountRow> for AccountSummary {
             balance_minor: row.balance_minor,
             pbx_host: row.pbx_host,
             created_at: row.created_at,
+            status: row.status,
         }
     }
 }
 
-fn valid_username(username: &str) -> bool {
+pub(super) fn valid_username(username: &str) -> bool {
     (3..=64).contains(&username.len())
         && username
             .bytes()
@@ -35,7 +39,7 @@ fn valid_username(username: &str) -> bool {
 }
 
 /// A PBX host for `extension` forwards: a hostname or IP, optional port.
-fn valid_pbx_host(host: &str) -> bool {
+pub(super) fn valid_pbx_host(host: &str) -> bool {
     let probe = format!("sip:probe@{host}");
     // The country only matters for PSTN targets; any will do for a SIP URI.
     let Some(any_country) = crate::domain::CountryCode::parse("US") else {
@@ -61,18 +65,26 @@ impl Service {
         currency: Option<Currency>,
         opening_balance_minor: i64,
     ) -> Result<AccountSummary> {
+        self.create_account_as(None, username, password, currency, opening_balance_minor)
+            .await
+    }
+
+    /// [`Service::create_account`], recorded in the audit log when an operator acts.
+    pub async fn create_account_as(
+        &self,
+        actor: Option<&Operator>,
+        username: &str,
+        password: &str,
+        currency: Option<Currency>,
+        opening_balance_minor: i64,
+    ) -> Result<AccountSummary> {
         if !valid_username(username) {
             return Err(Error::bad_request(
                 "invalid_username",
                 "username must be 3 to 64 characters of letters, digits and ._@-",
             ));
         }
-        if password.len() < 8 || password.len() > super::PASSWORD_MAX_LEN {
-            return Err(Error::bad_request(
-                "invalid_password",
-                "password must be 8 to 1024 characters",
-            ));
-        }
+        check_password(password)?;
         if opening_balance_minor < 0 {
             return Err(Error::bad_request(
                 "invalid_amount",
@@ -103,6 +115,20 @@ impl Service {
             )
             .await?;
         }
+        let after = serde_json::json!({
+            "id": id, "username": username, "currency": currency.code(),
+            "balance": currency.format_minor(opening_balance_minor),
+        });
+        record(
+            &mut tx,
+            actor,
+            "account.create",
+            &account_target(id),
+            None,
+            Some(after),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.account_summary(id).await
     }
@@ -112,6 +138,13 @@ impl Service {
             .await?
             .map(AccountSummary::from)
             .ok_or_else(|| Error::NotFound(format!("no account named {username}")))
+    }
+
+    pub async fn account_by_id(&self, account_id: i64) -> Result<AccountSummary> {
+        accounts::find_by_id(self.store.pool(), account_id)
+            .await?
+            .map(AccountSummary::from)
+            .ok_or_else(|| Error::NotFound(format!("no account {account_id}")))
     }
 
     pub async fn account_summary(&self, account_id: i64) -> Result<AccountSummary> {
@@ -137,30 +170,15 @@ impl Service {
         amount_minor: i64,
         description: &str,
     ) -> Result<AccountSummary> {
-        if amount_minor == 0 || (kind == "credit" && amount_minor < 0) {
-            return Err(Error::bad_request(
-                "invalid_amount",
-                "a credit must be a positive amount",
-            ));
-        }
         let account = self.account_by_username(username).await?;
-        let mut tx = self.store.begin_write().await?;
-        let balance = post_adjustment(
-            &mut tx,
-            account.id,
+        let posting = Posting {
             kind,
             amount_minor,
-            description,
-            self.now(),
-        )
-        .await?;
-        if balance < 0 {
-            return Err(Error::unprocessable(
-                "insufficient_balance",
-                "an adjustment may not take the balance below zero",
-            ));
-        }
-        tx.commit().await?;
+            reason: description,
+            reference: None,
+            allow_negative: false,
+        };
+        self.post_money_as(None, account.id, &posting, None).await?;
         self.account_summary(account.id).await
     }
 
@@ -178,32 +196,54 @@ impl Service {
             ));
         }
         let account = self.account_by_username(username).await?;
-        let mut tx = self.store.begin_write().await?;
-        accounts::set_pbx_host(&mut *tx, account.id, pbx_host).await?;
-        self.announce(&mut tx, &format!("account:{}", account.id))
-            .await?;
-        tx.commit().await?;
-        self.refresh_account_routes(account.id).await?;
-        self.account_summary(account.id).await
+        self.update_account_as(
+            None,
+            account.id,
+            &AccountUpdate {
+                status: None,
+                pbx_host: Some(pbx_host.map(str::to_owned)),
+            },
+        )
+        .await
     }
 
     pub async fn set_password(&self, username: &str, password: &str) -> Result<()> {
-        if password.len() < 8 || password.len() > super::PASSWORD_MAX_LEN {
-            return Err(Error::bad_request(
-                "invalid_password",
-                "password must be 8 to 1024 characters",
-            ));
-        }
         let account = self.account_by_username(username).await?;
+        self.set_password_as(None, account.id, password).await
+    }
+
+    /// Replaces the password and revokes every token of the account.
+    pub async fn set_password_as(
+        &self,
+        actor: Option<&Operator>,
+        account_id: i64,
+        password: &str,
+    ) -> Result<()> {
+        check_password(password)?;
+        let account = self.account_by_id(account_id).await?;
         let hash = self.passwords.hash(password).await?;
+        let now = self.now();
         let mut tx = self.store.begin_write().await?;
         accounts::set_password_hash(&mut *tx, account.id, &hash).await?;
-        tokens::revoke_all_for_account(&mut *tx, account.id, self.now()).await?;
-        self.announce(&mut tx, &format!("tokens:{}", account.id))
-            .await?;
+        self.revoke_tokens_in(&mut tx, account.id).await?;
+        record(
+            &mut tx,
+            actor,
+            "account.reset_password",
+            &account_target(account.id),
+            None,
+            None,
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.tokens.evict_account(account.id);
         Ok(())
+    }
+
+    pub(super) async fn revoke_tokens_in(&self, tx: &mut store::Tx, account_id: i64) -> Result<()> {
+        tokens::revoke_all_for_account(&mut **tx, account_id, self.now()).await?;
+        self.announce(tx, &format!("tokens:{account_id}")).await
     }
 
     pub async fn ledger(
@@ -246,8 +286,22 @@ pub(crate) async fn post_adjustment(
     description: &str,
     now: i64,
 ) -> Result<i64> {
+    post_entry(tx, account_id, kind, amount_minor, description, now)
+        .await
+        .map(|(balance, _)| balance)
+}
+
+/// [`post_adjustment`], also returning the new ledger entry's id.
+pub(super) async fn post_entry(
+    tx: &mut store::Tx,
+    account_id: i64,
+    kind: &str,
+    amount_minor: i64,
+    description: &str,
+    now: i64,
+) -> Result<(i64, i64)> {
     let balance = accounts::adjust_balance(&mut **tx, account_id, amount_minor).await?;
-    ledger::insert(
+    let entry_id = ledger::insert(
         &mut **tx,
         &ledger::NewEntry {
             account_id,
@@ -261,5 +315,15 @@ pub(crate) async fn post_adjustment(
         },
     )
     .await?;
-    Ok(balance)
+    Ok((balance, entry_id))
+}
+
+fn check_password(password: &str) -> Result<()> {
+    if password.len() < 8 || password.len() > super::PASSWORD_MAX_LEN {
+        return Err(Error::bad_request(
+            "invalid_password",
+            "password must be 8 to 1024 characters",
+        ));
+    }
+    Ok(())
 }

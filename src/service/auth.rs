@@ -140,10 +140,14 @@ pub(crate) fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 
-fn new_token() -> String {
+pub(crate) fn random_hex_256() -> String {
     let mut bytes = [0u8; 32];
     rand::fill(&mut bytes);
-    format!("{TOKEN_PREFIX}{}", hex::encode(bytes))
+    hex::encode(bytes)
+}
+
+fn new_token() -> String {
+    format!("{TOKEN_PREFIX}{}", random_hex_256())
 }
 
 impl Service {
@@ -188,6 +192,9 @@ impl Service {
         auth_counters::clear(pool, counters.pair_key()).await?;
         auth_counters::take_back(pool, &counters.failure_keys()).await?;
         let now = self.now();
+        if account.status != "active" {
+            return Err(Error::AccountSuspended);
+        }
         let token = new_token();
         let expires_at = now + self.settings().token_ttl_secs;
         tokens::insert(pool, account.id, &hash_token(&token), now, expires_at).await?;

@@ -11,6 +11,10 @@ pub enum Error {
     Unauthorized,
     #[error("invalid username or password")]
     InvalidCredentials,
+    #[error("this needs an operator key with the {needed} role")]
+    Forbidden { needed: &'static str },
+    #[error("this account is suspended")]
+    AccountSuspended,
     /// Too many logins or failed authentications (see `auth.rs` for the limits).
     #[error("too many attempts; retry in {retry_after_secs} s")]
     LoginThrottled { retry_after_secs: i64 },

@@ -1,6 +1,7 @@
 //! Operator inventory: CSV import and the generated demo inventory.
 
-use super::{Error, Result, Service};
+use super::admin::record;
+use super::{Error, Operator, Result, Service};
 use crate::domain::catalogue::Catalogue;
 use crate::domain::number_gen::{classify, generate_numbers};
 use crate::domain::{CountryCode, Currency, DidType, E164};
@@ -298,12 +299,19 @@ fn read_lenient(text: &str, currency: Currency) -> Result<Rows> {
 impl Service {
     /// Imports every valid row, reports the others by line (strict CSV).
     pub async fn import_inventory(&self, csv_text: &str) -> Result<ImportReport> {
-        self.import_inventory_as(csv_text, CsvMode::Strict).await
+        self.import_inventory_as(None, csv_text, CsvMode::Strict)
+            .await
     }
 
     /// Imports every valid row, reports the others by line. Re-importing the
-    /// same file changes nothing.
-    pub async fn import_inventory_as(&self, csv_text: &str, mode: CsvMode) -> Result<ImportReport> {
+    /// same file changes nothing. Each batch's transaction also records an
+    /// audit row when an operator acts.
+    pub async fn import_inventory_as(
+        &self,
+        actor: Option<&Operator>,
+        csv_text: &str,
+        mode: CsvMode,
+    ) -> Result<ImportReport> {
         let currency = self.settings().default_currency;
         let Rows {
             valid, problems, ..
@@ -318,6 +326,7 @@ impl Service {
         let now = self.now();
         for batch in valid.chunks(IMPORT_BATCH) {
             let mut tx = self.store.begin_write().await?;
+            let (inserted_before, updated_before) = (report.inserted, report.updated);
             for row in batch {
                 let item = InventoryItem {
                     number: &row.number,
@@ -335,6 +344,21 @@ impl Service {
                     UpsertOutcome::InUse => report.in_use += 1,
                 }
             }
+            let after = serde_json::json!({
+                "rows": batch.len(),
+                "inserted": report.inserted - inserted_before,
+                "updated": report.updated - updated_before,
+            });
+            record(
+                &mut tx,
+                actor,
+                "inventory.import",
+                "inventory",
+                None,
+                Some(after),
+                now,
+            )
+            .await?;
             tx.commit().await?;
         }
         if report.inserted + report.updated > 0 {
@@ -396,6 +420,11 @@ impl Service {
 
     pub async fn inventory_size(&self) -> Result<i64> {
         Ok(dids::count_all(self.store.pool()).await?)
+    }
+
+    /// Numbers per country, type and status.
+    pub async fn inventory_counts(&self) -> Result<Vec<dids::InventoryCount>> {
+        Ok(dids::count_by_country_type_status(self.store.pool()).await?)
     }
 }
 

@@ -2,12 +2,14 @@
 //! layers call these and never the store directly.
 
 mod accounts;
+mod admin;
 mod auth;
 mod billing;
 mod changes;
 mod error;
 mod inventory;
 mod numbers;
+mod operators;
 mod passwords;
 mod purchase;
 mod resolve;
@@ -18,6 +20,7 @@ mod token_cache;
 mod views;
 
 pub use accounts::AccountSummary;
+pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting, Repricing};
 pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
 pub use billing::{MaintenanceReport, RenewalReport};
 pub use error::{Error, Result};
@@ -28,6 +31,7 @@ pub fn inventory_columns() -> &'static str {
     inventory::IMPORT_COLUMNS
 }
 pub use numbers::Released;
+pub use operators::{OPERATOR_KEY_PREFIX, Operator, OperatorKeyInfo};
 pub use purchase::{AssignRequest, Charge, Purchase};
 pub use resolve::{HostResolver, Resolution, ResolveError, SystemResolver};
 pub use routing::{Route, RouteTable};
@@ -105,6 +109,7 @@ pub struct Service {
     shelf: Arc<shelf::Shelf>,
     tokens: Arc<token_cache::TokenCache>,
     passwords: passwords::PasswordPool,
+    key_throttle: Arc<operators::KeyThrottle>,
 }
 
 impl Service {
@@ -120,6 +125,7 @@ impl Service {
             routes: Arc::new(RouteTable::default()),
             shelf: Arc::new(shelf::Shelf::default()),
             tokens: Arc::new(token_cache::TokenCache::default()),
+            key_throttle: Arc::new(operators::KeyThrottle::default()),
         }
     }
 

@@ -1,7 +1,8 @@
 //! An owner's numbers: list, forward, release. Another account's number is
 //! indistinguishable from a missing one (404), so ids leak nothing.
 
-use super::{Did, Error, Result, Service, views};
+use super::admin::record;
+use super::{Did, Error, Operator, Result, Service, views};
 use crate::domain::forward::{ForwardError, check_resolved};
 use crate::domain::{CountryCode, ForwardTarget, ForwardType};
 use crate::store::{accounts, dids};
@@ -111,6 +112,18 @@ impl Service {
 
     /// Gives a number up at once: no refund, forwarding cleared, quarantined.
     pub async fn release(&self, account_id: i64, did_id: i64) -> Result<Released> {
+        self.release_as(None, account_id, did_id, "").await
+    }
+
+    /// [`Service::release`]; when an operator forces it, the reason and the
+    /// number's state before are recorded in the audit log.
+    pub async fn release_as(
+        &self,
+        actor: Option<&Operator>,
+        account_id: i64,
+        did_id: i64,
+        reason: &str,
+    ) -> Result<Released> {
         let now = self.now();
         let aging_until = now + self.settings().aging_secs;
         let mut tx = self.store.begin_write().await?;
@@ -118,6 +131,20 @@ impl Service {
             .await?
             .ok_or(Error::DidNotFound)?;
         self.announce(&mut tx, &row.number).await?;
+        let before = serde_json::json!({ "status": "assigned", "account_id": account_id });
+        let after =
+            serde_json::json!({ "status": "aging", "aging_until": aging_until, "reason": reason });
+        let target = format!("number:{}", row.number);
+        record(
+            &mut tx,
+            actor,
+            "number.release",
+            &target,
+            Some(before),
+            Some(after),
+            now,
+        )
+        .await?;
         tx.commit().await?;
         self.refresh_number(&row.number).await?;
         tracing::info!(account = account_id, did = did_id, "number released");

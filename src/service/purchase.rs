@@ -47,9 +47,13 @@ fn outcome_label(outcome: &Result<Purchase>) -> &'static str {
         }
         Err(Error::BadRequest { .. } | Error::Unprocessable { .. }) => "invalid_request",
         Err(Error::IdempotencyKeyReused | Error::Conflict(_)) => "conflict",
-        Err(Error::Unauthorized | Error::InvalidCredentials | Error::LoginThrottled { .. }) => {
-            "unauthorized"
-        }
+        Err(
+            Error::Unauthorized
+            | Error::InvalidCredentials
+            | Error::LoginThrottled { .. }
+            | Error::Forbidden { .. }
+            | Error::AccountSuspended,
+        ) => "unauthorized",
         Err(Error::Unavailable | Error::Busy) => "unavailable",
         Err(Error::NotFound(_) | Error::Internal(_)) => "error",
     }

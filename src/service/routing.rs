@@ -92,6 +92,8 @@ impl RouteTable {
 fn route_from(row: RouteRow, policy: &RoutingPolicy) -> Route {
     let kind = row.forward_type.as_deref().and_then(ForwardType::parse);
     let contact = match (kind, row.forward_destination.as_deref()) {
+        // A suspended owner's numbers answer as unavailable (not forwarded).
+        _ if row.owner_inactive => None,
         (Some(kind), Some(destination)) => ForwardTarget::from_stored(kind, destination)
             .and_then(|target| contact_uri(&row.number, &target, row.pbx_host.as_deref(), policy))
             .map(Arc::from),

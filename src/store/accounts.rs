@@ -12,11 +12,13 @@ pub struct AccountRow {
     pub balance_minor: i64,
     pub pbx_host: Option<String>,
     pub created_at: i64,
+    /// active, suspended or closed.
+    pub status: String,
 }
 
-const SELECT_BY_USERNAME: &str = "SELECT id, username, password_hash, currency, balance_minor, pbx_host, created_at \
+const SELECT_BY_USERNAME: &str = "SELECT id, username, password_hash, currency, balance_minor, pbx_host, created_at, status \
      FROM accounts WHERE username = $1";
-const SELECT_BY_ID: &str = "SELECT id, username, password_hash, currency, balance_minor, pbx_host, created_at \
+const SELECT_BY_ID: &str = "SELECT id, username, password_hash, currency, balance_minor, pbx_host, created_at, status \
      FROM accounts WHERE id = $1";
 
 fn from_row(row: &AnyRow) -> Result<AccountRow, sqlx::Error> {
@@ -28,6 +30,7 @@ fn from_row(row: &AnyRow) -> Result<AccountRow, sqlx::Error> {
         balance_minor: row.try_get("balance_minor")?,
         pbx_host: row.try_get("pbx_host")?,
         created_at: row.try_get("created_at")?,
+        status: row.try_get("status")?,
     })
 }
 
@@ -81,7 +84,7 @@ pub async fn list<'e>(
     db: impl Executor<'e, Database = Any>,
 ) -> Result<Vec<AccountRow>, sqlx::Error> {
     sqlx::query(
-        "SELECT id, username, password_hash, currency, balance_minor, pbx_host, created_at \
+        "SELECT id, username, password_hash, currency, balance_minor, pbx_host, created_at, status \
          FROM accounts ORDER BY username",
     )
     .fetch_all(db)
@@ -171,4 +174,83 @@ pub async fn set_password_hash<'e>(
         .execute(db)
         .await?;
     Ok(())
+}
+
+/// Accounts by id after `after_id`, optionally only those whose username
+/// contains `search` (case-insensitively): a page of the admin API's list.
+pub async fn page<'e>(
+    db: impl Executor<'e, Database = Any>,
+    search: Option<&str>,
+    after_id: i64,
+    limit: i64,
+) -> Result<Vec<AccountRow>, sqlx::Error> {
+    let pattern = search.map(|s| format!("%{}%", escape_like(&s.to_lowercase())));
+    sqlx::query(
+        "SELECT id, username, password_hash, currency, balance_minor, pbx_host, created_at, status \
+         FROM accounts WHERE id > $1 AND ($2 IS NULL OR LOWER(username) LIKE $2 ESCAPE '!') \
+         ORDER BY id LIMIT $3",
+    )
+    .bind(after_id)
+    .bind(pattern)
+    .bind(limit)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+/// `text` with LIKE's wildcards and the escape character itself taken literally.
+fn escape_like(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '!') {
+            out.push('!');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub async fn set_status<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+    status: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE accounts SET status = $1 WHERE id = $2")
+        .bind(status)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(())
+}
+
+/// How many numbers the account owns.
+pub async fn count_numbers<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "SELECT CAST(COUNT(*) AS BIGINT) AS n FROM dids WHERE account_id = $1 AND status = 'assigned'",
+    )
+    .bind(id)
+    .fetch_one(db)
+    .await?;
+    row.try_get("n")
+}
+
+/// Closes the account only if its balance is zero and it owns no number.
+pub async fn close_if_empty<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE accounts SET status = 'closed' WHERE id = $1 AND balance_minor = 0 \
+         AND status <> 'closed' \
+         AND NOT EXISTS (SELECT 1 FROM dids WHERE account_id = $1 AND status = 'assigned')",
+    )
+    .bind(id)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

@@ -118,13 +118,15 @@ pub struct RouteRow {
     pub pbx_host: Option<String>,
     pub forward_type: Option<String>,
     pub forward_destination: Option<String>,
+    /// The owner is not active (suspended or closed): calls are not forwarded.
+    pub owner_inactive: bool,
 }
 
 macro_rules! route_select {
     ($where:literal) => {
         concat!(
             "SELECT d.id AS did_id, d.number, d.account_id, a.username, a.pbx_host, d.forward_type, \
-             d.forward_destination FROM dids d JOIN accounts a ON a.id = d.account_id \
+             d.forward_destination, a.status AS owner_status FROM dids d JOIN accounts a ON a.id = d.account_id \
              WHERE d.status = 'assigned'",
             $where
         )
@@ -140,6 +142,7 @@ fn route_from_row(row: &AnyRow) -> Result<RouteRow, sqlx::Error> {
         pbx_host: row.try_get("pbx_host")?,
         forward_type: row.try_get("forward_type")?,
         forward_destination: row.try_get("forward_destination")?,
+        owner_inactive: row.try_get::<String, _>("owner_status")? != "active",
     })
 }
 
@@ -423,4 +426,98 @@ pub async fn count_all<'e>(db: impl Executor<'e, Database = Any>) -> Result<i64,
         .fetch_one(db)
         .await?;
     row.try_get("n")
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InventoryCount {
+    pub country: String,
+    pub did_type: String,
+    pub status: String,
+    pub count: i64,
+}
+
+/// Numbers per country, type and status: a few thousand rows at most (each
+/// country offers a handful of types), so it needs no paging.
+pub async fn count_by_country_type_status<'e>(
+    db: impl Executor<'e, Database = Any>,
+) -> Result<Vec<InventoryCount>, sqlx::Error> {
+    sqlx::query(
+        "SELECT country, did_type, status, CAST(COUNT(*) AS BIGINT) AS n FROM dids \
+         GROUP BY country, did_type, status ORDER BY country, did_type, status",
+    )
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(InventoryCount {
+            country: r.try_get("country")?,
+            did_type: r.try_get("did_type")?,
+            status: r.try_get("status")?,
+            count: r.try_get("n")?,
+        })
+    })
+    .collect()
+}
+
+/// What the admin inventory list filters on; `None` fields match everything.
+#[derive(Debug, Clone, Default)]
+pub struct NumberFilter {
+    pub status: Option<String>,
+    pub country: Option<String>,
+    pub did_type: Option<String>,
+    pub account_id: Option<i64>,
+}
+
+/// Numbers in number order after `after`, matching `filter`. A `NULL`
+/// parameter switches its condition off.
+pub async fn page<'e>(
+    db: impl Executor<'e, Database = Any>,
+    filter: &NumberFilter,
+    after: &str,
+    limit: i64,
+) -> Result<Vec<DidRow>, sqlx::Error> {
+    let found = sqlx::query(concat!(
+        "SELECT ",
+        did_columns!(),
+        " FROM dids WHERE number > $1 AND ($2 IS NULL OR status = $2) \
+          AND ($3 IS NULL OR country = $3) AND ($4 IS NULL OR did_type = $4) \
+          AND ($5 IS NULL OR account_id = $5) ORDER BY number LIMIT $6"
+    ))
+    .bind(after)
+    .bind(filter.status.as_deref())
+    .bind(filter.country.as_deref())
+    .bind(filter.did_type.as_deref())
+    .bind(filter.account_id)
+    .bind(limit)
+    .fetch_all(db)
+    .await?;
+    rows(found)
+}
+
+/// New prices for available numbers of one currency matching `filter` (and,
+/// when given, only `numbers`); sold and aging numbers keep their terms.
+pub async fn reprice_available<'e>(
+    db: impl Executor<'e, Database = Any>,
+    filter: &NumberFilter,
+    number: Option<&str>,
+    currency: &str,
+    setup_minor: i64,
+    monthly_minor: i64,
+    now: i64,
+) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE dids SET setup_minor = $1, monthly_minor = $2, updated_at = $3 \
+         WHERE status = 'available' AND currency = $4 AND ($5 IS NULL OR country = $5) \
+           AND ($6 IS NULL OR did_type = $6) AND ($7 IS NULL OR number = $7)",
+    )
+    .bind(setup_minor)
+    .bind(monthly_minor)
+    .bind(now)
+    .bind(currency)
+    .bind(filter.country.as_deref())
+    .bind(filter.did_type.as_deref())
+    .bind(number)
+    .execute(db)
+    .await?;
+    Ok(done.rows_affected())
 }

@@ -146,3 +146,63 @@ pub async fn sum_for_account<'e>(
     .await?;
     row.try_get("total")
 }
+
+/// The entries that charged for a number, newest first.
+pub async fn list_for_number<'e>(
+    db: impl Executor<'e, Database = Any>,
+    number: &str,
+    limit: i64,
+) -> Result<Vec<EntryRow>, sqlx::Error> {
+    sqlx::query(
+        "SELECT id, account_id, kind, amount_minor, balance_after_minor, did_id, did_number, description, created_at \
+         FROM ledger_entries WHERE did_number = $1 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(number)
+    .bind(limit)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(from_row)
+    .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaySales {
+    /// Days since the Unix epoch (UTC).
+    pub day: i64,
+    pub currency: String,
+    /// Numbers sold (setup fees charged).
+    pub sales: i64,
+    /// Setup fees and monthly charges, as a positive amount.
+    pub revenue_minor: i64,
+}
+
+/// Sales and revenue per UTC day and currency in `[from, until)`, from the ledger.
+pub async fn sales_per_day<'e>(
+    db: impl Executor<'e, Database = Any>,
+    from: i64,
+    until: i64,
+) -> Result<Vec<DaySales>, sqlx::Error> {
+    sqlx::query(
+        "SELECT l.created_at / 86400 AS day, a.currency, \
+                CAST(SUM(CASE WHEN l.kind = 'setup_fee' THEN 1 ELSE 0 END) AS BIGINT) AS sales, \
+                CAST(-SUM(l.amount_minor) AS BIGINT) AS revenue \
+         FROM ledger_entries l JOIN accounts a ON a.id = l.account_id \
+         WHERE l.kind IN ('setup_fee', 'monthly_charge') AND l.created_at >= $1 AND l.created_at < $2 \
+         GROUP BY l.created_at / 86400, a.currency ORDER BY day, a.currency",
+    )
+    .bind(from)
+    .bind(until)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|r| {
+        Ok(DaySales {
+            day: r.try_get("day")?,
+            currency: r.try_get("currency")?,
+            sales: r.try_get("sales")?,
+            revenue_minor: r.try_get("revenue")?,
+        })
+    })
+    .collect()
+}

@@ -3,11 +3,14 @@
 //! the difference is named here and nowhere else.
 
 pub mod accounts;
+pub mod admin_idempotency;
+pub mod audit;
 pub mod auth_counters;
 pub mod dids;
 pub mod idempotency;
 pub mod ledger;
 pub mod notify;
+pub mod operator_keys;
 pub mod sqlite_file;
 pub mod tokens;
 
@@ -318,6 +321,19 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "auth counters",
                 include_str!("../../migrations/sqlite/0003_auth_counters.sql"),
             ),
+            // Admin API migrations are numbered from 100 so that they never
+            // clash with others added meanwhile: sqlx applies every version it
+            // has not seen, whatever the gaps or the order they arrive in.
+            (
+                100,
+                "operator keys",
+                include_str!("../../migrations/sqlite/0100_operator_keys.sql"),
+            ),
+            (
+                101,
+                "admin audit",
+                include_str!("../../migrations/sqlite/0101_admin_audit.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -329,6 +345,16 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 2,
                 "auth counters",
                 include_str!("../../migrations/postgres/0002_auth_counters.sql"),
+            ),
+            (
+                100,
+                "operator keys",
+                include_str!("../../migrations/postgres/0100_operator_keys.sql"),
+            ),
+            (
+                101,
+                "admin audit",
+                include_str!("../../migrations/postgres/0101_admin_audit.sql"),
             ),
         ],
     }

@@ -9,6 +9,7 @@ mod support;
 
 mod helpers;
 
+mod admin;
 mod assign;
 mod auth;
 mod available;

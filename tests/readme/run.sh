@@ -149,6 +149,8 @@ for attempt in 1 2 3; do
   [ "$attempt" = 3 ] && fail "the demo server did not start"
 done
 
+# `didhub …` lines (Operating didhub) run this binary on the demo's database.
+PATH="$(cd "$(dirname "$BIN")" && pwd):$PATH" DIDHUB_DATABASE_URL="$WORK/didhub.db" \
 BASE="http://$(cat "$WORK/address")/api" SIP="127.0.0.1:$SIP_PORT" \
   bash "$WORK/examples.sh" || fail "README example failed (above)"
 echo "readme: every '$BLOCKS' example ran as written"

@@ -1,0 +1,242 @@
+//! The operator commands as a client of a running server's admin API
+//! (`--addr URL` / `DIDHUB_ADDR`), printing exactly what the database path
+//! prints. The key comes from `DIDHUB_OPERATOR_KEY` or the file `didhub login`
+//! writes (mode 0600, like Vault's `~/.vault-token`).
+
+use super::account::{balance_line, list_header, list_line};
+use super::operator::audit_line;
+use anyhow::{Context, bail};
+use serde_json::{Value, json};
+use std::io::Read;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Where `didhub login` keeps the key: `DIDHUB_OPERATOR_KEY_FILE`, else
+/// `~/.didhub-operator-key`.
+pub fn key_file() -> anyhow::Result<PathBuf> {
+    if let Some(path) = std::env::var_os("DIDHUB_OPERATOR_KEY_FILE") {
+        return Ok(PathBuf::from(path));
+    }
+    let home = std::env::var_os("HOME").context("HOME is not set: set DIDHUB_OPERATOR_KEY_FILE")?;
+    Ok(PathBuf::from(home).join(".didhub-operator-key"))
+}
+
+fn operator_key() -> anyhow::Result<String> {
+    if let Ok(key) = std::env::var("DIDHUB_OPERATOR_KEY")
+        && !key.trim().is_empty()
+    {
+        return Ok(key.trim().to_owned());
+    }
+    let path = key_file()?;
+    let key = std::fs::read_to_string(&path).with_context(|| {
+        format!(
+            "no operator key: set DIDHUB_OPERATOR_KEY or run `didhub login --addr URL` ({})",
+            path.display()
+        )
+    })?;
+    Ok(key.trim().to_owned())
+}
+
+pub struct Remote {
+    base: String,
+    key: String,
+    client: reqwest::Client,
+}
+
+impl Remote {
+    pub fn new(addr: &str) -> anyhow::Result<Remote> {
+        Remote::with_key(addr, operator_key()?)
+    }
+
+    fn with_key(addr: &str, key: String) -> anyhow::Result<Remote> {
+        if !addr.starts_with("http://") {
+            bail!("--addr {addr}: use http://host:port (this build has no TLS client)");
+        }
+        Ok(Remote {
+            base: format!("{}/admin/v1", addr.trim_end_matches('/')),
+            key,
+            client: reqwest::Client::new(),
+        })
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+        let response = request
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .with_context(|| format!("reaching {}", self.base))?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        if !status.is_success() {
+            let error = &body["error"];
+            bail!(
+                "{} ({status}): {}",
+                error["code"].as_str().unwrap_or("error"),
+                error["message"].as_str().unwrap_or("")
+            );
+        }
+        Ok(body)
+    }
+
+    async fn get(&self, path_and_query: &str) -> anyhow::Result<Value> {
+        self.send(self.client.get(format!("{}{path_and_query}", self.base)))
+            .await
+    }
+
+    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.client.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    /// Every account, following the cursor.
+    async fn accounts(&self, search: Option<&str>) -> anyhow::Result<Vec<Value>> {
+        let mut all = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut params = vec![("limit", "500".to_owned())];
+            params.extend(search.map(|s| ("search", s.to_owned())));
+            params.extend(cursor.map(|c| ("cursor", c)));
+            let page = self
+                .get(&format!(
+                    "/accounts?{}",
+                    serde_urlencoded::to_string(&params)?
+                ))
+                .await?;
+            all.extend(page["accounts"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    async fn account_id(&self, username: &str) -> anyhow::Result<i64> {
+        self.accounts(Some(username))
+            .await?
+            .iter()
+            .find(|a| a["username"] == username)
+            .and_then(|a| a["id"].as_i64())
+            .with_context(|| format!("no account named {username}"))
+    }
+
+    pub async fn account_list(&self) -> anyhow::Result<ExitCode> {
+        let mut accounts = self.accounts(None).await?;
+        // The database path lists by username.
+        accounts.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));
+        println!("{}", list_header());
+        for a in &accounts {
+            let text = |field: &str| a[field].as_str().unwrap_or("").to_owned();
+            println!(
+                "{}",
+                list_line(
+                    &text("username"),
+                    &text("balance"),
+                    &text("currency"),
+                    a["pbx_host"].as_str()
+                )
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// `kind` is "credits" or "adjustments".
+    pub async fn post_money(
+        &self,
+        username: &str,
+        kind: &str,
+        amount: &str,
+        description: &str,
+    ) -> anyhow::Result<ExitCode> {
+        let id = self.account_id(username).await?;
+        let posted = self
+            .post(
+                &format!("/accounts/{id}/{kind}"),
+                &json!({"amount": amount, "reason": description}),
+            )
+            .await?;
+        let text = |field: &str| posted[field].as_str().unwrap_or("").to_owned();
+        println!(
+            "{}",
+            balance_line(username, &text("balance"), &text("currency"))
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub async fn audit_log(
+        &self,
+        filters: &[(&str, Option<String>)],
+        limit: i64,
+    ) -> anyhow::Result<ExitCode> {
+        let mut params: Vec<(&str, String)> = vec![("limit", limit.clamp(1, 500).to_string())];
+        params.extend(
+            filters
+                .iter()
+                .filter_map(|(k, v)| v.clone().map(|v| (*k, v))),
+        );
+        let page = self
+            .get(&format!("/audit?{}", serde_urlencoded::to_string(&params)?))
+            .await?;
+        for e in page["entries"].as_array().cloned().unwrap_or_default() {
+            let text = |field: &str| e[field].as_str().unwrap_or("").to_owned();
+            let json = |field: &str| (!e[field].is_null()).then(|| e[field].to_string());
+            println!(
+                "{}",
+                audit_line(
+                    e["id"].as_i64().unwrap_or(0),
+                    &text("at"),
+                    &text("actor"),
+                    &text("action"),
+                    &text("target"),
+                    json("before").as_deref(),
+                    json("after").as_deref(),
+                )
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// `didhub login --addr URL`: reads a key on standard input, checks it
+/// against the server, and keeps it in a file only its owner can read.
+pub async fn login(addr: &str) -> anyhow::Result<ExitCode> {
+    let mut text = String::new();
+    std::io::stdin()
+        .take(4096)
+        .read_to_string(&mut text)
+        .context("reading the operator key from standard input")?;
+    let key = text.trim().to_owned();
+    if key.is_empty() {
+        bail!("no operator key on standard input");
+    }
+    Remote::with_key(addr, key.clone())?
+        .get("/accounts?limit=1")
+        .await
+        .context("the server refused the key")?;
+    let path = key_file()?;
+    write_private(&path, &key)?;
+    println!("operator key saved to {}", path.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn write_private(path: &std::path::Path, key: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(0o600);
+        let mut file = options
+            .open(path)
+            .with_context(|| format!("writing {}", path.display()))?;
+        // An existing file keeps its mode on open: tighten it too.
+        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        writeln!(file, "{key}")?;
+    }
+    #[cfg(not(unix))]
+    {
+        let mut file = options.open(path)?;
+        writeln!(file, "{key}")?;
+    }
+    Ok(())
+}
