@@ -368,6 +368,8 @@ on_both_backends! {
         assert_eq!(shown.body["numbers"], 1);
         let cleared = patch(&app, &support, &path, json!({"pbx_host": null})).await;
         assert!(cleared.body["pbx_host"].is_null(), "{}", cleared.body);
+        let empty = patch(&app, &support, &path, json!({})).await;
+        assert_eq!((empty.status, empty.code()), (StatusCode::BAD_REQUEST, "nothing_to_change"));
         let bad = patch(&app, &support, &path, json!({"pbx_host": "bad host;x"})).await;
         assert_eq!(bad.code(), "invalid_pbx_host");
         app.assert_ledger_invariant().await;
