@@ -332,6 +332,9 @@ on_both_backends! {
         let params = get(&app, &admin, "/admin/v1/accounts?serch=bob").await;
         assert_eq!((params.status, params.code()), (StatusCode::BAD_REQUEST, "unknown_field"));
         assert!(params.body["error"]["message"].as_str().is_some_and(|m| m.contains("serch")));
+        let put = call(&app, Method::PUT, "/admin/v1/accounts", Some(&admin), Some(json!({})), &[]).await;
+        assert_eq!((put.status, put.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+        assert!(!put.body["error"]["message"].as_str().unwrap_or("").contains("POST"));
         let not_json = call(&app, Method::POST, "/admin/v1/accounts", Some(&admin), None, &[]).await;
         assert_eq!(not_json.status, StatusCode::BAD_REQUEST, "{}", not_json.body);
         assert!(app.service.list_accounts().await.expect("accounts").is_empty());
