@@ -141,11 +141,17 @@ async fn not_found() -> Response {
     error_response(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
 }
 
-async fn method_not_allowed() -> Response {
+async fn method_not_allowed(uri: axum::http::Uri) -> Response {
+    // The admin API is REST (GET, POST, PATCH, DELETE); the rest takes POST.
+    let message = if uri.path().starts_with("/admin/") {
+        "this admin endpoint does not take this method: see /openapi.json"
+    } else {
+        "this endpoint takes POST"
+    };
     error_response(
         StatusCode::METHOD_NOT_ALLOWED,
         "method_not_allowed",
-        "this endpoint takes POST",
+        message,
     )
     .into_response()
 }

@@ -240,6 +240,12 @@ impl Service {
         account_id: i64,
         update: &AccountUpdate,
     ) -> Result<AccountSummary> {
+        if update.status.is_none() && update.pbx_host.is_none() {
+            return Err(Error::bad_request(
+                "nothing_to_change",
+                "give status and/or pbx_host",
+            ));
+        }
         if let Some(Some(host)) = &update.pbx_host
             && !valid_pbx_host(host)
         {

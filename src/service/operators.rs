@@ -70,12 +70,33 @@ impl KeyThrottle {
         };
         if failures.len() >= MAX_TRACKED_ADDRESSES {
             failures.retain(|_, (_, start)| now < *start + FAILURE_WINDOW_SECS);
+            // Still full: memory stays bounded; new addresses go untracked
+            // (each failure still costs them a lookup that finds nothing).
+            if failures.len() >= MAX_TRACKED_ADDRESSES && !failures.contains_key(&address) {
+                return;
+            }
         }
         let entry = failures.entry(address).or_insert((0, now));
         if now >= entry.1 + FAILURE_WINDOW_SECS {
             *entry = (0, now);
         }
         entry.0 += 1;
+    }
+}
+
+/// The unit failures are counted in: an IPv4 address, or an IPv6 /64 (one
+/// subscriber's usual allocation, which it can rotate through freely).
+fn throttle_bucket(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let mut segments = v6.segments();
+                segments[4..].fill(0);
+                IpAddr::V6(segments.into())
+            }
+        },
+        v4 => v4,
     }
 }
 
@@ -156,6 +177,7 @@ impl Service {
     /// cache), so a revocation takes effect at once on every instance.
     pub async fn authenticate_operator(&self, key: &str, source: IpAddr) -> Result<Operator> {
         let now = self.now();
+        let source = throttle_bucket(source);
         if let Some(retry_after_secs) = self.key_throttle.blocked_for(source, now) {
             return Err(Error::LoginThrottled { retry_after_secs });
         }
@@ -175,5 +197,43 @@ impl Service {
             name: row.name,
             role,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_count_per_ipv4_address_and_per_ipv6_64() {
+        let parse = |s: &str| s.parse::<IpAddr>().expect("address");
+        assert_eq!(throttle_bucket(parse("192.0.2.7")), parse("192.0.2.7"));
+        assert_eq!(
+            throttle_bucket(parse("::ffff:192.0.2.7")),
+            parse("192.0.2.7")
+        );
+        assert_eq!(
+            throttle_bucket(parse("2001:db8:1:2:aaaa:bbbb:cccc:dddd")),
+            parse("2001:db8:1:2::")
+        );
+        let throttle = KeyThrottle::default();
+        let a = parse("192.0.2.7");
+        for _ in 0..MAX_FAILURES {
+            assert_eq!(throttle.blocked_for(a, 100), None);
+            throttle.record_failure(a, 100);
+        }
+        assert_eq!(throttle.blocked_for(a, 100), Some(FAILURE_WINDOW_SECS));
+        assert_eq!(throttle.blocked_for(parse("192.0.2.8"), 100), None);
+        assert_eq!(throttle.blocked_for(a, 100 + FAILURE_WINDOW_SECS), None);
+    }
+
+    #[test]
+    fn the_throttle_never_tracks_more_than_its_cap() {
+        let throttle = KeyThrottle::default();
+        for i in 0..(MAX_TRACKED_ADDRESSES as u32 + 50) {
+            throttle.record_failure(IpAddr::V4(i.into()), 100);
+        }
+        let tracked = throttle.failures.lock().map(|f| f.len()).unwrap_or(0);
+        assert_eq!(tracked, MAX_TRACKED_ADDRESSES);
     }
 }

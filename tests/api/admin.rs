@@ -332,6 +332,9 @@ on_both_backends! {
         let params = get(&app, &admin, "/admin/v1/accounts?serch=bob").await;
         assert_eq!((params.status, params.code()), (StatusCode::BAD_REQUEST, "unknown_field"));
         assert!(params.body["error"]["message"].as_str().is_some_and(|m| m.contains("serch")));
+        let put = call(&app, Method::PUT, "/admin/v1/accounts", Some(&admin), Some(json!({})), &[]).await;
+        assert_eq!((put.status, put.code()), (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"));
+        assert!(!put.body["error"]["message"].as_str().unwrap_or("").contains("POST"));
         let not_json = call(&app, Method::POST, "/admin/v1/accounts", Some(&admin), None, &[]).await;
         assert_eq!(not_json.status, StatusCode::BAD_REQUEST, "{}", not_json.body);
         assert!(app.service.list_accounts().await.expect("accounts").is_empty());
@@ -368,6 +371,8 @@ on_both_backends! {
         assert_eq!(shown.body["numbers"], 1);
         let cleared = patch(&app, &support, &path, json!({"pbx_host": null})).await;
         assert!(cleared.body["pbx_host"].is_null(), "{}", cleared.body);
+        let empty = patch(&app, &support, &path, json!({})).await;
+        assert_eq!((empty.status, empty.code()), (StatusCode::BAD_REQUEST, "nothing_to_change"));
         let bad = patch(&app, &support, &path, json!({"pbx_host": "bad host;x"})).await;
         assert_eq!(bad.code(), "invalid_pbx_host");
         app.assert_ledger_invariant().await;
