@@ -341,6 +341,18 @@ on_both_backends! {
         assert!(audit_rows(&app, &admin).await.is_empty());
     }
 
+    async fn control_characters_are_refused_in_bodies_and_queries_before_the_database() {
+        let app = TestApp::spawn().await;
+        let admin = key(&app, Role::Admin).await;
+        let nul = post(&app, &admin, "/admin/v1/accounts",
+            json!({"username": "a\u{0}b", "password": "long enough password"})).await;
+        assert_eq!((nul.status, nul.code()), (StatusCode::BAD_REQUEST, "invalid_characters"), "{}", nul.body);
+        let search = get(&app, &admin, "/admin/v1/accounts?search=a%00b").await;
+        assert_eq!((search.status, search.code()), (StatusCode::BAD_REQUEST, "invalid_characters"), "{}", search.body);
+        assert!(app.service.list_accounts().await.expect("accounts").is_empty());
+        assert!(audit_rows(&app, &admin).await.is_empty());
+    }
+
     async fn suspension_stops_logins_and_calls_and_unsuspending_restores_them() {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;

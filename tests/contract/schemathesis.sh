@@ -91,9 +91,12 @@ echo "== schemathesis $SCHEMATHESIS_VERSION on $backend ($EXAMPLES examples per 
 start=$(date +%s)
 status=0
 # From the scratch directory: schemathesis keeps a cache (.schemathesis) where it runs.
+# The admin API (/admin/v1) is left out: it is driven with operator keys by
+# tests/api/admin.rs, role by role, on both backends.
 (cd "$work" && DIDHUB_CONTRACT_USERNAME=demo DIDHUB_CONTRACT_PASSWORD=demo-password DIDHUB_CONTRACT_ROUTING_KEY="$routing_key" \
   st --config-file "$config" run "$base/openapi.json" \
   --checks all \
+  --exclude-path-regex '^/admin/' \
   --max-examples "$EXAMPLES" \
   ${SEED:+--seed "$SEED"} \
   --workers 2 \

@@ -76,12 +76,37 @@ pub fn json_body<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     } else {
         body
     };
-    serde_json::from_slice(body).map_err(|e| invalid_body(e.to_string()))
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| invalid_body(e.to_string()))?;
+    refuse_control_chars_in(&value, "body")?;
+    serde_json::from_value(value).map_err(|e| invalid_body(e.to_string()))
+}
+
+/// Control characters (NUL above all, which PostgreSQL cannot store) are
+/// refused in every JSON string and member name, as on the customer API.
+fn refuse_control_chars_in(value: &serde_json::Value, field: &str) -> Result<(), ApiError> {
+    match value {
+        serde_json::Value::String(text) => crate::http::input::refuse_control_chars(field, text),
+        serde_json::Value::Array(items) => items
+            .iter()
+            .try_for_each(|item| refuse_control_chars_in(item, field)),
+        serde_json::Value::Object(members) => members.iter().try_for_each(|(name, item)| {
+            crate::http::input::refuse_control_chars(name, "")?;
+            refuse_control_chars_in(item, name)
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Query parameters, unknown ones refused by name like body fields.
 pub fn query<T: DeserializeOwned>(raw: Option<&str>) -> Result<T, ApiError> {
-    serde_urlencoded::from_str(raw.unwrap_or("")).map_err(|e| invalid_body(e.to_string()))
+    let raw = raw.unwrap_or("");
+    let pairs: Vec<(String, String)> =
+        serde_urlencoded::from_str(raw).map_err(|e| invalid_body(e.to_string()))?;
+    for (name, value) in &pairs {
+        crate::http::input::refuse_control_chars(name, value)?;
+    }
+    serde_urlencoded::from_str(raw).map_err(|e| invalid_body(e.to_string()))
 }
 
 pub fn limit(limit: Option<i64>) -> Result<i64, ApiError> {

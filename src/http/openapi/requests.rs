@@ -395,7 +395,15 @@ mod tests {
     fn every_string_the_server_reads_refuses_control_characters() {
         let doc = super::super::openapi_document();
         let mut found = Vec::new();
-        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+        // The admin API is not part of the schemathesis run (operator keys; see
+        // tests/contract/schemathesis.sh): its handlers refuse control
+        // characters in code (`http::admin::json_body` and `query`).
+        let customer_paths = doc["paths"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .filter(|(path, _)| !path.starts_with("/admin/"));
+        for (path, item) in customer_paths {
             for (method, operation) in item.as_object().into_iter().flatten() {
                 let at = format!("{method} {path}");
                 string_schemas(&operation["requestBody"], at.clone(), &mut found);
