@@ -246,24 +246,24 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Login => remote::login(addr).await,
         Command::Account(A::List) => remote::Remote::new(addr)?.account_list().await,
-        Command::Account(A::Credit {
-            username,
-            amount,
-            description,
-        }) => {
-            let remote = remote::Remote::new(addr)?;
-            remote
-                .post_money(&username, "credits", &amount, &description)
-                .await
-        }
-        Command::Account(A::Adjust {
-            username,
-            amount,
-            description,
-        }) => {
-            let remote = remote::Remote::new(addr)?;
-            remote
-                .post_money(&username, "adjustments", &amount, &description)
+        Command::Account(
+            ref command @ (A::Credit {
+                ref username,
+                ref amount,
+                ref description,
+            }
+            | A::Adjust {
+                ref username,
+                ref amount,
+                ref description,
+            }),
+        ) => {
+            let resource = match command {
+                A::Credit { .. } => "credits",
+                _ => "adjustments",
+            };
+            remote::Remote::new(addr)?
+                .post_money(username, resource, amount, description)
                 .await
         }
         Command::Audit(AuditCommand::Log {
