@@ -2,7 +2,7 @@
 # End-to-end check of the routing plane with a real SIP client: start the
 # demo server (HTTP on an ephemeral port, SIP on a free loopback port), buy a
 # French number through the HTTP API as demo/demo-password, forward it to
-# sip:alice@pbx.example.com, then place CALLS calls to it with sipp
+# sip:alice@192.0.2.10:5070, then place CALLS calls to it with sipp
 # (bench/sip/uac_redirect.xml) and require every one to get its 302 with that
 # Contact and to send its ACK. Prints "sipp: N passed, N failed"; exits
 # non-zero unless all calls passed. Then the same with examples/sip_rtt (1,000
@@ -19,7 +19,9 @@ cd "$(dirname "$0")/../.."
 BIN=${DIDHUB_BIN:-target/debug/didhub}
 CALLS=${CALLS:-20}
 RATE=${RATE:-10}
-CONTACT=sip:alice@pbx.example.com
+# An address literal: forward targets given by name must resolve (and not to a
+# refused address), and CI has no DNS.
+CONTACT=sip:alice@192.0.2.10:5070
 
 for tool in sipp curl; do
   command -v $tool >/dev/null || { echo "missing $tool (sipp: apt-get install sip-tester)" >&2; exit 1; }
