@@ -65,25 +65,8 @@ fail() {
   exit 1
 }
 
-# Start the demo server; retry with another port if the SIP port was taken
-# between free_port and the bind.
-for attempt in 1 2 3; do
-  SIP_PORT=$(free_port)
-  rm -f "$WORK/address"
-  "$BIN" --database "$WORK/didhub.db" --log warn serve --demo --listen 127.0.0.1:0 \
-    --address-file "$WORK/address" --sip-listen "127.0.0.1:$SIP_PORT" \
-    --maintenance-interval-secs 0 > "$WORK/server.log" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 1 300); do
-    [ -s "$WORK/address" ] && break
-    kill -0 "$SERVER" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -s "$WORK/address" ] && break
-  wait "$SERVER" 2>/dev/null || true
-  SERVER=
-  [ "$attempt" = 3 ] && fail "the server did not start"
-done
+# A demo server on free ports (bench/sip/common.sh).
+start_demo_server 30 || fail "the server did not start"
 BASE="http://$(cat "$WORK/address")/api"
 
 post() { # post PATH CURL-ARGS…: the JSON answer; fails on a non-2xx status

@@ -130,24 +130,8 @@ check() { python3 "$WORK/check.py" "$@"; }
 export -f check
 export WORK
 
-# A demo server on free ports; retry if the SIP port was taken meanwhile.
-for attempt in 1 2 3; do
-  SIP_PORT=$(free_port)
-  rm -f "$WORK/address"
-  "$BIN" --database "$WORK/didhub.db" --log warn serve --demo --listen 127.0.0.1:0 \
-    --address-file "$WORK/address" --sip-listen "127.0.0.1:$SIP_PORT" \
-    --maintenance-interval-secs 0 > "$WORK/server.log" 2>&1 &
-  SERVER=$!
-  for _ in $(seq 1 600); do
-    [ -s "$WORK/address" ] && break
-    kill -0 "$SERVER" 2>/dev/null || break
-    sleep 0.1
-  done
-  [ -s "$WORK/address" ] && break
-  wait "$SERVER" 2>/dev/null || true
-  SERVER=
-  [ "$attempt" = 3 ] && fail "the demo server did not start"
-done
+# A demo server on free ports (bench/sip/common.sh).
+start_demo_server 60 || fail "the demo server did not start"
 
 # `didhub …` lines (Operating didhub) run this binary on the demo's database.
 PATH="$(cd "$(dirname "$BIN")" && pwd):$PATH" DIDHUB_DATABASE_URL="$WORK/didhub.db" \
