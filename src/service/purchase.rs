@@ -171,7 +171,7 @@ impl Service {
                 },
             )
             .collect();
-        let ids = ledger::insert_many(&mut *tx, &entries).await?;
+        let ids = ledger::insert_many(&mut tx, &entries).await?;
         let charges = entries
             .iter()
             .zip(ids)

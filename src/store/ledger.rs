@@ -1,7 +1,7 @@
 //! `ledger_entries`: every balance change, with the balance after it.
 
 use sqlx::any::AnyRow;
-use sqlx::{Any, AssertSqlSafe, Executor, Row};
+use sqlx::{Any, Executor, Row};
 
 #[derive(Debug, Clone)]
 pub struct NewEntry<'a> {
@@ -46,69 +46,38 @@ pub async fn insert<'e>(
     db: impl Executor<'e, Database = Any>,
     entry: &NewEntry<'_>,
 ) -> Result<i64, sqlx::Error> {
-    let ids = insert_many(db, std::slice::from_ref(entry)).await?;
-    ids.first().copied().ok_or(sqlx::Error::RowNotFound)
+    sqlx::query(
+        "INSERT INTO ledger_entries \
+         (account_id, kind, amount_minor, balance_after_minor, did_id, did_number, description, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+    )
+    .bind(entry.account_id)
+    .bind(entry.kind)
+    .bind(entry.amount_minor)
+    .bind(entry.balance_after_minor)
+    .bind(entry.did_id)
+    .bind(entry.did_number)
+    .bind(entry.description)
+    .bind(entry.created_at)
+    .fetch_one(db)
+    .await?
+    .try_get("id")
 }
 
-/// Inserts several entries in one statement; returns each new id with its kind,
-/// in the order given.
-pub async fn insert_many<'e>(
-    db: impl Executor<'e, Database = Any>,
+/// Inserts several entries, in the order given; returns each new id in that
+/// order. One statement per entry: a multi-row `INSERT … RETURNING` does not
+/// promise its rows back in `VALUES` order, and entries of one kind (a bulk
+/// order's setups) cannot be told apart afterwards. Callers insert a handful
+/// of entries inside a transaction, so the extra round trips are cheap.
+pub async fn insert_many(
+    conn: &mut sqlx::AnyConnection,
     entries: &[NewEntry<'_>],
 ) -> Result<Vec<i64>, sqlx::Error> {
-    if entries.is_empty() {
-        return Ok(Vec::new());
-    }
-    // Built only from fixed fragments and numbered placeholders; values are bound.
-    let mut sql = String::from(
-        "INSERT INTO ledger_entries \
-         (account_id, kind, amount_minor, balance_after_minor, did_id, did_number, description, created_at) VALUES ",
-    );
-    for i in 0..entries.len() {
-        let n = i * 8;
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!(
-            "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-            n + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6,
-            n + 7,
-            n + 8
-        ));
-    }
-    sql.push_str(" RETURNING id, kind");
-    let mut query = sqlx::query(AssertSqlSafe(sql));
+    let mut ids = Vec::with_capacity(entries.len());
     for entry in entries {
-        query = query
-            .bind(entry.account_id)
-            .bind(entry.kind)
-            .bind(entry.amount_minor)
-            .bind(entry.balance_after_minor)
-            .bind(entry.did_id)
-            .bind(entry.did_number)
-            .bind(entry.description)
-            .bind(entry.created_at);
+        ids.push(insert(&mut *conn, entry).await?);
     }
-    let rows = query.fetch_all(db).await?;
-    // RETURNING order is not promised by SQL: match rows back by kind, which the
-    // callers keep distinct within one statement.
-    entries
-        .iter()
-        .map(|entry| {
-            rows.iter()
-                .find(|r| {
-                    r.try_get::<String, _>("kind")
-                        .is_ok_and(|k| k == entry.kind)
-                })
-                .ok_or_else(|| sqlx::Error::RowNotFound)
-                .and_then(|r| r.try_get("id"))
-        })
-        .collect()
+    Ok(ids)
 }
 
 /// Newest first, `limit` entries older than `before_id` (all when `None`).
@@ -205,4 +174,62 @@ pub async fn sales_per_day<'e>(
         })
     })
     .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{PoolSettings, Store};
+
+    fn entry(kind: &str, amount_minor: i64, balance_after_minor: i64) -> NewEntry<'_> {
+        NewEntry {
+            account_id: 1,
+            kind,
+            amount_minor,
+            balance_after_minor,
+            did_id: None,
+            did_number: None,
+            description: kind,
+            created_at: 0,
+        }
+    }
+
+    /// Two entries of one kind in one call each get their own id, in order:
+    /// the ids used to be matched back by kind, so both got the first one.
+    #[tokio::test]
+    async fn entries_of_one_kind_get_their_own_ids_in_order() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ledger.db");
+        let store = Store::connect(&path.display().to_string(), &PoolSettings::default())
+            .await
+            .expect("connect");
+        store.migrate().await.expect("migrate");
+        sqlx::query(
+            "INSERT INTO accounts (id, username, password_hash, currency, created_at) \
+             VALUES (1, 'a', 'x', 'USD', 0)",
+        )
+        .execute(store.pool())
+        .await
+        .expect("account");
+
+        let entries = [
+            entry("setup_fee", -100, -100),
+            entry("setup_fee", -250, -350),
+            entry("monthly_charge", -50, -400),
+        ];
+        let mut tx = store.pool().begin().await.expect("begin");
+        let ids = insert_many(&mut tx, &entries).await.expect("insert");
+        tx.commit().await.expect("commit");
+
+        assert_eq!(ids.len(), 3);
+        for (id, expected) in ids.iter().zip(&entries) {
+            let amount: i64 = sqlx::query("SELECT amount_minor FROM ledger_entries WHERE id = $1")
+                .bind(id)
+                .fetch_one(store.pool())
+                .await
+                .expect("row")
+                .get("amount_minor");
+            assert_eq!(amount, expected.amount_minor, "entry {id}");
+        }
+    }
 }
