@@ -14,6 +14,9 @@
 //! cargo run --release --example bench_load -- --database URL --numbers 100000 --accounts 8 \
 //!     --tokens tokens.txt --assign-and-forward --routes routes.csv
 
+// A failed test step panics, by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use clap::Parser;
 use didhub::clock::SystemClock;
 use didhub::domain::{CountryCode, E164, ForwardPolicy, ForwardTarget, ForwardType};

@@ -36,6 +36,9 @@
 //! `--warmup` seconds are sent and ACKed alike but counted nowhere. The exit
 //! status is 0 however many calls were lost: judging is the caller's business.
 
+// A failed test step panics, by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use anyhow::{Context, anyhow, ensure};
 use clap::Parser;
 use hdrhistogram::Histogram;

@@ -6,6 +6,9 @@
 //!
 //! cargo run --release --example sqlite_ceiling -- --database bench.db --numbers 100000 --seconds 10
 
+// A failed test step panics, by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use clap::Parser;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
 use sqlx::{ConnectOptions, Connection, Row};

@@ -1,5 +1,8 @@
 //! The operator's command line, driven as a real process against a fresh database.
 
+// A failed test step panics, by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

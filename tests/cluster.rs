@@ -1,6 +1,8 @@
 //! Whole-process tests: several `didhub serve` processes on one database, a
 //! crash in the middle of purchases, and a database that goes away and comes back.
 
+// A failed test step panics, by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // Amounts in minor units are written dollars_cents (10_00 is 10.00).
 #![allow(clippy::inconsistent_digit_grouping)]
 

@@ -1,6 +1,9 @@
 //! The `didhub serve` process as an operator meets it: start-up on an address
 //! in use, JSON logs, and a stop that ends within its bound.
 
+// A failed test step panics, by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use didhub::service::{self, Service};
 use didhub::store::PoolSettings;
 use serde_json::Value;

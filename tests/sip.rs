@@ -1,5 +1,8 @@
 //! The SIP redirect server over real sockets: UDP and TCP on 127.0.0.1.
 
+// A failed test step panics, by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use didhub::sip::{Lookup, RouteSource, SipConfig, SipServer, to_tag};
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -3,6 +3,11 @@
 //! allocation. Counted by a global allocator that tallies this thread's
 //! allocations; a test binary of its own so that the allocator is ours.
 
+// A failed test step panics, by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+// A counting global allocator must implement the unsafe GlobalAlloc trait.
+#![allow(unsafe_code)]
+
 use didhub::sip::{Lookup, RouteSource, Transport, respond_to};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;

@@ -233,6 +233,7 @@ mod sys {
     /// messages went out through an iterator that reads the headers' (never
     /// written, on sending) address slots. Sends `messages[i]` to
     /// `destinations[i]` (at most [`BATCH`]); returns how many were sent.
+    #[allow(unsafe_code)] // the one system call no safe wrapper offers; see SAFETY below
     pub(super) fn send_many(
         socket: &UdpSocket,
         messages: &[Vec<u8>],

@@ -1,6 +1,8 @@
 //! Integration tests: every test drives a real server over HTTP.
 //! One binary so the suite links once.
 
+// A failed test step panics, by design.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 // Amounts in minor units are written dollars_cents (10_00 is 10.00).
 #![allow(clippy::inconsistent_digit_grouping)]
 
