@@ -78,12 +78,12 @@ impl Remote {
         Ok(body)
     }
 
-    async fn get(&self, path_and_query: &str) -> anyhow::Result<Value> {
+    pub(super) async fn get(&self, path_and_query: &str) -> anyhow::Result<Value> {
         self.send(self.client.get(format!("{}{path_and_query}", self.base)))
             .await
     }
 
-    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+    pub(super) async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(self.client.post(format!("{}{path}", self.base)).json(body))
             .await
     }

@@ -18,6 +18,7 @@ mod search;
 mod shelf;
 mod token_cache;
 mod views;
+mod withdraw;
 
 pub use accounts::AccountSummary;
 pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting, Repricing};
@@ -38,6 +39,7 @@ pub use routing::{Route, RouteTable};
 pub use search::{SearchPage, SearchQuery};
 pub use shelf::OnSale;
 pub use views::{Did, DidStatus, Forward, LedgerEntry};
+pub use withdraw::{MAX_WITHDRAW_LISTED, NotWithdrawn, Withdrawal, Withdrawn};
 
 use crate::clock::Clock;
 use crate::domain::deny::DenyList;

@@ -193,6 +193,12 @@ fn endpoint_table(id: i64) -> Vec<(Method, String, Option<Value>, Role)> {
         ),
         (
             Method::POST,
+            "/admin/v1/inventory/withdraw".to_owned(),
+            Some(json!({"numbers": ["+33123456790"]})),
+            Role::Admin,
+        ),
+        (
+            Method::POST,
             "/admin/v1/numbers/+33123456789/release".to_owned(),
             Some(json!({"reason": "table"})),
             Role::Admin,
@@ -772,6 +778,101 @@ on_both_backends! {
         assert_eq!(nothing_named.code(), "missing_field");
         let audit = get(&app, &admin, "/admin/v1/audit?action=inventory.reprice").await;
         assert_eq!(audit.body["entries"].as_array().map(Vec::len), Some(2));
+    }
+
+    async fn withdrawn_numbers_leave_sale_on_every_instance_and_sold_ones_stay() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let peer = app.peer().await;
+        let peer_base = format!("http://{}", peer.address);
+        let token = app.account_with_balance("alice", 10_00).await;
+        app.buy(&token, "FR", FR_LANDLINE_1).await;
+        let admin = key(&app, Role::Admin).await;
+        let mobile_id: i64 = app.did_id_of(&token, "FR", FR_MOBILE).await.parse().expect("id");
+        let on_peer = |country: &'static str| {
+            let (client, base, token) = (app.client.clone(), peer_base.clone(), token.clone());
+            async move {
+                let answer = send(client.post(format!("{base}/api/did/available"))
+                    .form(&[("token", token.as_str()), ("country", country)])).await;
+                answer.body["dids"].as_array().expect("dids").iter()
+                    .filter_map(|d| d["did_number"].as_str().map(str::to_owned)).collect::<Vec<_>>()
+            }
+        };
+        assert!(on_peer("FR").await.contains(&FR_MOBILE.to_owned()), "the peer sells it first");
+
+        let done = post(&app, &admin, "/admin/v1/inventory/withdraw", json!({
+            "ids": [mobile_id, 999_999], "numbers": [FR_LANDLINE_1]
+        })).await;
+        ok(&done, "withdraw");
+        assert_eq!(done.body["withdrawn"], 1, "{}", done.body);
+        assert_eq!(done.body["numbers"], json!([FR_MOBILE]));
+        assert_eq!(done.body["skipped"], json!([
+            {"id": 999_999, "reason": "not_found"},
+            {"id": done.body["skipped"][1]["id"], "number": FR_LANDLINE_1, "reason": "assigned"},
+        ]));
+        let here: Vec<String> = app.available(&token, "FR").await.iter()
+            .filter_map(|d| d["did_number"].as_str().map(str::to_owned)).collect();
+        assert_eq!(here, [FR_LANDLINE_2], "gone from this instance at once");
+        let started = std::time::Instant::now();
+        while on_peer("FR").await.contains(&FR_MOBILE.to_owned()) {
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "the peer still sells it");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let bought = app.assign(&token, &mobile_id.to_string()).await;
+        assert!(!bought.status.is_success(), "a withdrawn number cannot be bought: {}", bought.body);
+        let sold = get(&app, &admin, &format!("/admin/v1/numbers/{FR_LANDLINE_1}")).await;
+        assert_eq!(sold.body["number"]["status"], "assigned", "the sold number is untouched");
+        let listed = get(&app, &admin, "/admin/v1/inventory/numbers?status=withdrawn").await;
+        assert_eq!(listed.body["numbers"][0]["did_number"], FR_MOBILE, "{}", listed.body);
+
+        // By filter: every available number of the country and type, nothing else.
+        let by_filter = post(&app, &admin, "/admin/v1/inventory/withdraw",
+            json!({"country": "fr", "type": "landline"})).await;
+        assert_eq!(by_filter.body["numbers"], json!([FR_LANDLINE_2]), "{}", by_filter.body);
+        assert!(app.available(&token, "FR").await.is_empty());
+        assert_eq!(app.available(&token, "US").await.len(), 1);
+        let counts = get(&app, &admin, "/admin/v1/inventory/counts").await;
+        let withdrawn: i64 = counts.body["counts"].as_array().expect("counts").iter()
+            .filter(|c| c["status"] == "withdrawn").filter_map(|c| c["count"].as_i64()).sum();
+        assert_eq!(withdrawn, 2);
+
+        // Importing a withdrawn number again puts it back on sale.
+        app.import(&["+33612345670,FR,mobile_voice,3.00,5.00"]).await;
+        let back: Vec<String> = app.available(&token, "FR").await.iter()
+            .filter_map(|d| d["did_number"].as_str().map(str::to_owned)).collect();
+        assert_eq!(back, [FR_MOBILE]);
+
+        let audit = get(&app, &admin, "/admin/v1/audit?action=inventory.withdraw").await;
+        let entries = audit.body["entries"].as_array().expect("entries");
+        assert_eq!(entries.len(), 2, "one row per withdrawal");
+        assert_eq!(entries[1]["after"]["numbers"], json!([FR_MOBILE]));
+        assert_eq!(entries[1]["actor"], "admin-key");
+        peer.shutdown().await;
+        app.assert_ledger_invariant().await;
+    }
+
+    async fn a_withdrawal_names_what_to_withdraw_and_refuses_unknown_fields_and_other_roles() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let admin = key(&app, Role::Admin).await;
+        let support = key(&app, Role::Support).await;
+        let path = "/admin/v1/inventory/withdraw";
+        let typo = post(&app, &admin, path, json!({"number": [FR_MOBILE]})).await;
+        assert_eq!((typo.status, typo.code()), (StatusCode::BAD_REQUEST, "unknown_field"));
+        assert!(typo.body["error"]["message"].as_str().is_some_and(|m| m.contains("`number`")), "{}", typo.body);
+        let nothing = post(&app, &admin, path, json!({})).await;
+        assert_eq!((nothing.status, nothing.code()), (StatusCode::BAD_REQUEST, "missing_field"));
+        let country = post(&app, &admin, path, json!({"country": "XX"})).await;
+        assert_eq!(country.code(), "invalid_country");
+        let many: Vec<i64> = (1..=1001).collect();
+        let too_many = post(&app, &admin, path, json!({"ids": many})).await;
+        assert_eq!(too_many.code(), "too_many_numbers");
+        let refused = post(&app, &support, path, json!({"numbers": [FR_MOBILE]})).await;
+        assert_eq!((refused.status, refused.code()), (StatusCode::FORBIDDEN, "forbidden"));
+        assert!(refused.body["error"]["message"].as_str().is_some_and(|m| m.contains("admin")));
+        let listed = get(&app, &admin, "/admin/v1/inventory/numbers?status=withdrawn").await;
+        assert_eq!(listed.body["numbers"], json!([]), "nothing was withdrawn");
+        assert!(audit_rows(&app, &admin).await.is_empty());
     }
 
 }

@@ -169,7 +169,7 @@ pub async fn counts(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NumberParams {
-    /// available, assigned or aging.
+    /// available, assigned, aging or withdrawn.
     status: Option<String>,
     /// ISO 3166-1 alpha-2.
     country: Option<String>,
@@ -191,7 +191,7 @@ pub struct NumberPage {
     pub next_cursor: Option<String>,
 }
 
-fn did_type(text: Option<&str>) -> Result<Option<String>, ApiError> {
+pub(super) fn did_type(text: Option<&str>) -> Result<Option<String>, ApiError> {
     text.map(|t| {
         DidType::parse(t)
             .map(|d| d.code().to_owned())
@@ -200,7 +200,7 @@ fn did_type(text: Option<&str>) -> Result<Option<String>, ApiError> {
     .transpose()
 }
 
-fn country(text: Option<&str>) -> Result<Option<String>, ApiError> {
+pub(super) fn country(text: Option<&str>) -> Result<Option<String>, ApiError> {
     text.map(|t| {
         crate::domain::CountryCode::parse(t)
             .map(|c| c.as_str().to_owned())
@@ -222,11 +222,11 @@ pub async fn list(
     let params: NumberParams = query(raw.as_deref())?;
     let limit = limit(params.limit)?;
     if let Some(status) = params.status.as_deref()
-        && !["available", "assigned", "aging"].contains(&status)
+        && !["available", "assigned", "aging", "withdrawn"].contains(&status)
     {
         return Err(ApiError::bad_request(
             "invalid_status",
-            "status must be available, assigned or aging",
+            "status must be available, assigned, aging or withdrawn",
         ));
     }
     let filter = NumberFilter {
