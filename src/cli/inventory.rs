@@ -5,6 +5,7 @@ use super::operator::Output;
 use crate::config::ReadLimitArgs;
 use crate::domain::catalogue::{Catalogue, DEFAULT_CATALOGUE};
 use crate::domain::{CountryCode, DidType};
+use crate::http::admin::inventory::UploadReport;
 use crate::http::admin::withdraw::WithdrawReport;
 use crate::service::Withdrawal;
 use crate::service::inventory_columns;
@@ -12,7 +13,7 @@ use crate::service::{CsvMode, Service};
 use crate::store::dids::NumberFilter;
 use anyhow::Context;
 use clap::Subcommand;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
@@ -27,6 +28,8 @@ pub enum InventoryCommand {
         /// is one row and a malformed line is rejected on its own.
         #[arg(long)]
         lenient_csv: bool,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Generate the demo inventory from the country catalogue.
     Generate {
@@ -102,6 +105,48 @@ impl WithdrawArgs {
     }
 }
 
+/// Prints the admin API's upload report (the database path builds the same
+/// JSON): rejected lines on standard error as `FILE:LINE: reason`; exits 2
+/// when any line was rejected.
+pub fn print_import(file: &Path, report: &serde_json::Value, output: Output) -> ExitCode {
+    let count = |field: &str| report[field].as_u64().unwrap_or(0);
+    let rejected = count("rejected_count");
+    if output == Output::Json {
+        println!("{report}");
+    } else {
+        let listed = report["rejected"].as_array().cloned().unwrap_or_default();
+        for line in &listed {
+            eprintln!(
+                "{}:{}: {}",
+                file.display(),
+                line["line"].as_u64().unwrap_or(0),
+                line["reason"].as_str().unwrap_or("")
+            );
+        }
+        if rejected > listed.len() as u64 {
+            eprintln!(
+                "... and {} more rejected lines",
+                rejected - listed.len() as u64
+            );
+        }
+        println!(
+            "inserted {}, updated {}, unchanged {}, in use (left as is) {}, rejected {rejected}",
+            count("inserted"),
+            count("updated"),
+            count("unchanged"),
+            count("in_use"),
+        );
+        if rejected > 0 {
+            eprintln!("expected columns: {}", inventory_columns());
+        }
+    }
+    if rejected > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
 /// Prints the admin API's withdraw report (the database path builds the same
 /// JSON); exits 2 when a listed number was left as it was.
 pub fn print_withdrawn(report: &serde_json::Value, output: Output) -> ExitCode {
@@ -140,6 +185,7 @@ pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<
             file,
             limits,
             lenient_csv,
+            output,
         } => {
             let text = bounded::read_text(&file, limits)?;
             let mode = if lenient_csv {
@@ -147,22 +193,11 @@ pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<
             } else {
                 CsvMode::Strict
             };
-            let report = service.import_inventory_as(None, &text, mode).await?;
-            for problem in &report.problems {
-                eprintln!("{}:{}: {}", file.display(), problem.line, problem.message);
-            }
-            println!(
-                "inserted {}, updated {}, unchanged {}, in use (left as is) {}, rejected {}",
-                report.inserted,
-                report.updated,
-                report.unchanged,
-                report.in_use,
-                report.problems.len()
-            );
-            if !report.problems.is_empty() {
-                eprintln!("expected columns: {}", inventory_columns());
-                return Ok(ExitCode::from(2));
-            }
+            let report = service
+                .import_inventory_as(Some(&super::cli_operator()), &text, mode)
+                .await?;
+            let report = serde_json::to_value(UploadReport::from(report))?;
+            return Ok(print_import(&file, &report, output));
         }
         InventoryCommand::Generate {
             per_type,

@@ -257,6 +257,20 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
     use operator::AuditCommand;
     match command {
         Command::Login => remote::login(addr).await,
+        Command::Inventory(inventory::InventoryCommand::Import {
+            file,
+            lenient_csv,
+            output,
+            ..
+        }) => {
+            if lenient_csv {
+                anyhow::bail!(
+                    "--lenient-csv works on the database only: the server reads strict CSV"
+                );
+            }
+            let report = remote::Remote::new(addr)?.upload_inventory(&file).await?;
+            Ok(inventory::print_import(&file, &report, output))
+        }
         Command::Inventory(inventory::InventoryCommand::Withdraw(args)) => {
             let report = remote::Remote::new(addr)?
                 .post("/inventory/withdraw", &args.body())

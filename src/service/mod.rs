@@ -7,6 +7,7 @@ mod auth;
 mod billing;
 mod changes;
 mod error;
+mod import_stream;
 mod inventory;
 mod numbers;
 mod operators;
@@ -25,6 +26,7 @@ pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting, Rep
 pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
 pub use billing::{MaintenanceReport, RenewalReport};
 pub use error::{Error, Result};
+pub use import_stream::{InventoryImport, Line, LineSplitter, MAX_REPORTED_PROBLEMS};
 pub use inventory::{CsvMode, GenerateReport, ImportReport, RowProblem};
 
 /// The CSV columns `inventory import` reads.

@@ -875,4 +875,60 @@ on_both_backends! {
         assert!(audit_rows(&app, &admin).await.is_empty());
     }
 
+    async fn an_upload_is_read_line_by_line_as_it_arrives_and_its_report_is_bounded() {
+        let app = TestApp::spawn().await;
+        let admin = key(&app, Role::Admin).await;
+        // 1200 valid rows (two batches), then 1100 bad ones; every third chunk
+        // boundary falls inside a line.
+        let mut csv = String::from("number,country,type,setup_fee,monthly_cost\n");
+        for n in 0..1200 {
+            csv.push_str(&format!("+3312345{n:04},FR,landline,1.00,2.50\n"));
+        }
+        for n in 0..1100 {
+            csv.push_str(&format!("+3312345{n:04},FR,fax,1.00,2.50\n"));
+        }
+        let mut bytes = csv.into_bytes();
+        bytes.extend_from_slice(b"+33612345670,FR,mobile_voice,3.00,\xff\n");
+        bytes.extend_from_slice(b"+33612345671,\"FR,mobile_voice,3.00,5.00\n");
+        bytes.extend_from_slice(&vec![b'x'; 5000]);
+        bytes.extend_from_slice(b"\n+33612345672,FR,mobile_voice,3.00,5.00");
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            bytes.chunks(777).map(|c| Ok(c.to_vec())).collect();
+        let answer = send(app.client.post(format!("{}/admin/v1/inventory", app.base))
+            .bearer_auth(&admin).header("content-type", "text/csv")
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))).await;
+        ok(&answer, "streamed upload");
+        assert_eq!(answer.body["inserted"], 1201, "{}", answer.body["inserted"]);
+        assert_eq!(answer.body["rejected_count"], 1103);
+        let rejected = answer.body["rejected"].as_array().expect("rejected");
+        assert_eq!(rejected.len(), 1000, "the report names the first 1000");
+        assert_eq!((rejected[0]["line"].as_i64(), rejected[999]["line"].as_i64()), (Some(1202), Some(2201)));
+        assert!(rejected[0]["reason"].as_str().is_some_and(|r| r.contains("fax")));
+        assert_eq!(app.service.inventory_size().await.expect("size"), 1201);
+        let audit = get(&app, &admin, "/admin/v1/audit?action=inventory.import").await;
+        assert_eq!(audit.body["entries"].as_array().map(Vec::len), Some(2), "one row per batch of 1000");
+        assert_eq!(app.available(&app.account_with_balance("alice", 0).await, "FR").await.len(), 100,
+            "on sale at once (first page)");
+    }
+
+    async fn an_upload_running_over_100_mb_without_a_length_stops_there_with_413() {
+        let app = TestApp::spawn().await;
+        let admin = key(&app, Role::Admin).await;
+        let head = b"number,country,type,setup_fee,monthly_cost\n+33123456789,FR,landline,1.00,2.50\n".to_vec();
+        // Blank lines of 4000 spaces: read and skipped, 26 000 of them past the limit.
+        let mut blank = vec![b' '; 4000];
+        blank.push(b'\n');
+        let lines = 100 * 1024 * 1024 / blank.len() + 100;
+        let body = futures::stream::iter(std::iter::once(head).chain(std::iter::repeat_n(blank, lines))
+            .map(Ok::<_, std::io::Error>));
+        let answer = app.client.post(format!("{}/admin/v1/inventory", app.base))
+            .bearer_auth(&admin).header("content-type", "text/csv")
+            .body(reqwest::Body::wrap_stream(body)).send().await;
+        // The server may close before the client has sent everything.
+        if let Ok(answer) = answer {
+            assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        assert_eq!(app.service.inventory_size().await.expect("size"), 1, "the lines before the limit");
+    }
+
 }
