@@ -1152,5 +1152,47 @@ mod remote {
             assert!(db_only.stderr.contains("database only"), "{}", db_only.stderr);
             cli.run(&["account", "audit"]).assert_success("ledger invariant");
         }
+
+        async fn every_client_command_prints_the_same_through_a_server_as_on_the_database() {
+            // Two databases set up alike: one driven directly, one through a server.
+            let direct = Cli::new().await;
+            let served = Cli::new().await;
+            let key = served.run(&["operator", "key", "create", "ops", "--role", "admin"]);
+            key.assert_success("key");
+            let server = serve(&served);
+            let key = key.stdout.trim().to_owned();
+            let csv = direct.write("inventory.csv", "number,country,type,setup_fee,monthly_cost\n\
+                +33123456789,FR,landline,1.00,2.50\n+33123456790,FR,landline,1.00,2.50\n\
+                +33612345670,FR,mobile_voice,3.00,5.00\n+33612345671,FR,fax,3.00,5.00\n\
+                +12015550123,US,landline,0.50,1.00\n");
+            let both = |args: &[&str]| {
+                let here = direct.run(args);
+                let there = Run::from(served
+                    .command(&[&["--addr", &server.addr], args].concat())
+                    .env("DIDHUB_OPERATOR_KEY", &key)
+                    .stdin(Stdio::null())
+                    .output()
+                    .expect("didhub runs"));
+                assert_eq!((&here.stdout, &here.stderr, here.code), (&there.stdout, &there.stderr, there.code),
+                    "didhub {args:?}: database vs server");
+                here
+            };
+            let imported = both(&["inventory", "import", path_text(&csv)]);
+            assert_eq!(imported.code, Some(2), "a rejected line: {}", imported.stderr);
+            assert!(imported.stdout.contains("inserted 4,"), "{}", imported.stdout);
+            assert!(imported.stderr.contains("inventory.csv:5: unknown type"), "{}", imported.stderr);
+            let again = both(&["inventory", "import", path_text(&csv), "--output", "json"]);
+            let report: serde_json::Value = serde_json::from_str(&again.stdout).expect("json");
+            assert_eq!((report["unchanged"].as_u64(), report["rejected_count"].as_u64()), (Some(4), Some(1)));
+
+            let withdrawn = both(&["inventory", "withdraw", "+33123456789", "--id", "99"]);
+            assert_eq!(withdrawn.code, Some(2), "one skipped");
+            assert!(withdrawn.stdout.contains("+33123456789         withdrawn"), "{}", withdrawn.stdout);
+            assert!(withdrawn.stdout.contains("id 99                skipped (not_found)"), "{}", withdrawn.stdout);
+            let by_type = both(&["inventory", "withdraw", "--country", "FR", "--type", "landline", "--output", "json"]);
+            by_type.assert_success("withdraw by type");
+            assert_eq!(by_type.stdout.trim(), r#"{"numbers":["+33123456790"],"skipped":[],"withdrawn":1}"#);
+            direct.run(&["account", "audit"]).assert_success("ledger invariant");
+        }
     }
 }

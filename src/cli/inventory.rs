@@ -1,12 +1,19 @@
 //! `didhub inventory …`
 
 use super::bounded;
+use super::operator::Output;
 use crate::config::ReadLimitArgs;
 use crate::domain::catalogue::{Catalogue, DEFAULT_CATALOGUE};
+use crate::domain::{CountryCode, DidType};
+use crate::http::admin::inventory::UploadReport;
+use crate::http::admin::withdraw::WithdrawReport;
+use crate::service::Withdrawal;
 use crate::service::inventory_columns;
 use crate::service::{CsvMode, Service};
+use crate::store::dids::NumberFilter;
+use anyhow::Context;
 use clap::Subcommand;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 #[derive(Debug, Subcommand)]
@@ -21,6 +28,8 @@ pub enum InventoryCommand {
         /// is one row and a malformed line is rejected on its own.
         #[arg(long)]
         lenient_csv: bool,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Generate the demo inventory from the country catalogue.
     Generate {
@@ -37,6 +46,137 @@ pub enum InventoryCommand {
     },
     /// Count the numbers in inventory.
     Count,
+    /// Take available numbers off sale (sold and aging ones are left as they
+    /// are): the NUMBERS and --id given, narrowed by --country/--type, or
+    /// with only --country/--type every available number that matches.
+    Withdraw(WithdrawArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WithdrawArgs {
+    /// E.164 numbers.
+    pub numbers: Vec<String>,
+    /// Inventory ids (repeat the flag).
+    #[arg(long = "id")]
+    pub ids: Vec<i64>,
+    /// ISO 3166-1 alpha-2 country.
+    #[arg(long)]
+    pub country: Option<String>,
+    /// landline, mobile_voice, mobile_sms or voice_sms.
+    #[arg(long = "type")]
+    pub did_type: Option<String>,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+impl WithdrawArgs {
+    /// The admin API's request body.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({ "ids": self.ids, "numbers": self.numbers });
+        if let Some(country) = &self.country {
+            body["country"] = country.as_str().into();
+        }
+        if let Some(did_type) = &self.did_type {
+            body["type"] = did_type.as_str().into();
+        }
+        body
+    }
+
+    fn withdrawal(&self) -> anyhow::Result<Withdrawal> {
+        let country = self
+            .country
+            .as_deref()
+            .map(|c| CountryCode::parse(c).with_context(|| format!("unknown country {c}")))
+            .transpose()?;
+        let did_type = self
+            .did_type
+            .as_deref()
+            .map(|t| DidType::parse(t).with_context(|| format!("unknown type {t}")))
+            .transpose()?;
+        Ok(Withdrawal {
+            filter: NumberFilter {
+                country: country.map(|c| c.as_str().to_owned()),
+                did_type: did_type.map(|t| t.code().to_owned()),
+                ..NumberFilter::default()
+            },
+            ids: self.ids.clone(),
+            numbers: self.numbers.clone(),
+        })
+    }
+}
+
+/// Prints the admin API's upload report (the database path builds the same
+/// JSON): rejected lines on standard error as `FILE:LINE: reason`; exits 2
+/// when any line was rejected.
+pub fn print_import(file: &Path, report: &serde_json::Value, output: Output) -> ExitCode {
+    let count = |field: &str| report[field].as_u64().unwrap_or(0);
+    let rejected = count("rejected_count");
+    if output == Output::Json {
+        println!("{report}");
+    } else {
+        let listed = report["rejected"].as_array().cloned().unwrap_or_default();
+        for line in &listed {
+            eprintln!(
+                "{}:{}: {}",
+                file.display(),
+                line["line"].as_u64().unwrap_or(0),
+                line["reason"].as_str().unwrap_or("")
+            );
+        }
+        if rejected > listed.len() as u64 {
+            eprintln!(
+                "... and {} more rejected lines",
+                rejected - listed.len() as u64
+            );
+        }
+        println!(
+            "inserted {}, updated {}, unchanged {}, in use (left as is) {}, rejected {rejected}",
+            count("inserted"),
+            count("updated"),
+            count("unchanged"),
+            count("in_use"),
+        );
+        if rejected > 0 {
+            eprintln!("expected columns: {}", inventory_columns());
+        }
+    }
+    if rejected > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Prints the admin API's withdraw report (the database path builds the same
+/// JSON); exits 2 when a listed number was left as it was.
+pub fn print_withdrawn(report: &serde_json::Value, output: Output) -> ExitCode {
+    let skipped = report["skipped"].as_array().cloned().unwrap_or_default();
+    if output == Output::Json {
+        println!("{report}");
+    } else {
+        println!("{:<20} result", "number");
+        for number in report["numbers"].as_array().into_iter().flatten() {
+            println!("{:<20} withdrawn", number.as_str().unwrap_or(""));
+        }
+        for skip in &skipped {
+            let name = match (skip["number"].as_str(), skip["id"].as_i64()) {
+                (Some(number), _) => number.to_owned(),
+                (None, id) => format!("id {}", id.unwrap_or(0)),
+            };
+            let reason = skip["reason"].as_str().unwrap_or("");
+            println!("{name:<20} skipped ({reason})");
+        }
+        println!(
+            "withdrawn {}, skipped {}",
+            report["withdrawn"].as_u64().unwrap_or(0),
+            skipped.len()
+        );
+    }
+    if skipped.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
 }
 
 pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<ExitCode> {
@@ -45,6 +185,7 @@ pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<
             file,
             limits,
             lenient_csv,
+            output,
         } => {
             let text = bounded::read_text(&file, limits)?;
             let mode = if lenient_csv {
@@ -52,22 +193,11 @@ pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<
             } else {
                 CsvMode::Strict
             };
-            let report = service.import_inventory_as(None, &text, mode).await?;
-            for problem in &report.problems {
-                eprintln!("{}:{}: {}", file.display(), problem.line, problem.message);
-            }
-            println!(
-                "inserted {}, updated {}, unchanged {}, in use (left as is) {}, rejected {}",
-                report.inserted,
-                report.updated,
-                report.unchanged,
-                report.in_use,
-                report.problems.len()
-            );
-            if !report.problems.is_empty() {
-                eprintln!("expected columns: {}", inventory_columns());
-                return Ok(ExitCode::from(2));
-            }
+            let report = service
+                .import_inventory_as(Some(&super::cli_operator()), &text, mode)
+                .await?;
+            let report = serde_json::to_value(UploadReport::from(report))?;
+            return Ok(print_import(&file, &report, output));
         }
         InventoryCommand::Generate {
             per_type,
@@ -90,6 +220,13 @@ pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<
         }
         InventoryCommand::Count => {
             println!("{}", service.inventory_size().await?);
+        }
+        InventoryCommand::Withdraw(args) => {
+            let done = service
+                .withdraw_as(Some(&super::cli_operator()), &args.withdrawal()?)
+                .await?;
+            let report = serde_json::to_value(WithdrawReport::from(done))?;
+            return Ok(print_withdrawn(&report, args.output));
         }
     }
     Ok(ExitCode::SUCCESS)

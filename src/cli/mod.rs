@@ -139,6 +139,18 @@ pub fn init_tracing(cli: &Cli) {
     };
 }
 
+/// Who the audit log names for a command run on the database directly:
+/// `cli:<login name>`, or `cli` when the environment does not say.
+pub(crate) fn cli_operator() -> service::Operator {
+    let user = ["USER", "LOGNAME"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|u| !u.trim().is_empty()));
+    service::Operator {
+        name: user.map_or_else(|| "cli".to_owned(), |u| format!("cli:{}", u.trim())),
+        role: crate::domain::operator::Role::Admin,
+    }
+}
+
 /// A service for one-shot operator commands.
 async fn operator_service(database: &DatabaseArgs) -> anyhow::Result<Service> {
     let pool = PoolSettings {
@@ -245,6 +257,26 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
     use operator::AuditCommand;
     match command {
         Command::Login => remote::login(addr).await,
+        Command::Inventory(inventory::InventoryCommand::Import {
+            file,
+            lenient_csv,
+            output,
+            ..
+        }) => {
+            if lenient_csv {
+                anyhow::bail!(
+                    "--lenient-csv works on the database only: the server reads strict CSV"
+                );
+            }
+            let report = remote::Remote::new(addr)?.upload_inventory(&file).await?;
+            Ok(inventory::print_import(&file, &report, output))
+        }
+        Command::Inventory(inventory::InventoryCommand::Withdraw(args)) => {
+            let report = remote::Remote::new(addr)?
+                .post("/inventory/withdraw", &args.body())
+                .await?;
+            Ok(inventory::print_withdrawn(&report, args.output))
+        }
         Command::Account(A::List) => remote::Remote::new(addr)?.account_list().await,
         Command::Account(
             ref command @ (A::Credit {

@@ -5,10 +5,11 @@
 
 use super::account::{balance_line, list_header, list_line};
 use super::operator::audit_line;
+use crate::http::admin::inventory::MAX_UPLOAD_BYTES;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Where `didhub login` keeps the key: `DIDHUB_OPERATOR_KEY_FILE`, else
@@ -78,12 +79,12 @@ impl Remote {
         Ok(body)
     }
 
-    async fn get(&self, path_and_query: &str) -> anyhow::Result<Value> {
+    pub(super) async fn get(&self, path_and_query: &str) -> anyhow::Result<Value> {
         self.send(self.client.get(format!("{}{path_and_query}", self.base)))
             .await
     }
 
-    async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+    pub(super) async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(self.client.post(format!("{}{path}", self.base)).json(body))
             .await
     }
@@ -162,6 +163,43 @@ impl Remote {
         Ok(ExitCode::SUCCESS)
     }
 
+    /// Streams a CSV file to the inventory upload, with a progress bar on a
+    /// terminal's standard error (none when it is not a terminal).
+    pub async fn upload_inventory(&self, path: &Path) -> anyhow::Result<Value> {
+        use tokio::io::AsyncReadExt;
+        let file = tokio::fs::File::open(path)
+            .await
+            .with_context(|| format!("opening {}", path.display()))?;
+        let size = file.metadata().await?.len();
+        if size > MAX_UPLOAD_BYTES as u64 {
+            bail!("{}: a CSV upload is at most 100 MB", path.display());
+        }
+        let bar = progress_bar(size);
+        let counter = bar.clone();
+        let chunks = futures_util::stream::try_unfold(file, move |mut file| {
+            let counter = counter.clone();
+            async move {
+                let mut chunk = vec![0u8; 64 * 1024];
+                let read = file.read(&mut chunk).await?;
+                if read == 0 {
+                    return Ok::<_, std::io::Error>(None);
+                }
+                chunk.truncate(read);
+                counter.inc(read as u64);
+                Ok(Some((chunk, file)))
+            }
+        });
+        let request = self
+            .client
+            .post(format!("{}/inventory", self.base))
+            .header(reqwest::header::CONTENT_TYPE, "text/csv")
+            .header(reqwest::header::CONTENT_LENGTH, size)
+            .body(reqwest::Body::wrap_stream(chunks));
+        let answer = self.send(request).await;
+        bar.finish_and_clear();
+        answer
+    }
+
     pub async fn audit_log(
         &self,
         filters: &[(&str, Option<String>)],
@@ -194,6 +232,20 @@ impl Remote {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+fn progress_bar(bytes: u64) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(bytes);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "uploading {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
 }
 
 /// `didhub login --addr URL`: reads a key on standard input, checks it

@@ -40,6 +40,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         admin::inventory::counts,
         admin::inventory::list,
         admin::inventory::reprice,
+        admin::withdraw::withdraw,
         admin::numbers::show,
         admin::numbers::release,
         admin::stats::stats,

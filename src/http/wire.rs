@@ -72,6 +72,7 @@ impl From<&Did> for DidJson {
                 DidStatus::Available => "available",
                 DidStatus::Assigned => "assigned",
                 DidStatus::Aging => "aging",
+                DidStatus::Withdrawn => "withdrawn",
             }
             .to_owned(),
             assigned_at: did.assigned_at.map(rfc3339),

@@ -1,6 +1,7 @@
 //! Operator inventory: CSV import and the generated demo inventory.
 
 use super::admin::record;
+use super::import_stream::Line;
 use super::{Error, Operator, Result, Service};
 use crate::domain::catalogue::Catalogue;
 use crate::domain::number_gen::{classify, generate_numbers};
@@ -22,6 +23,9 @@ pub struct ImportReport {
     pub unchanged: u64,
     /// Rows naming a number that is sold or aging with other terms: left as they are.
     pub in_use: u64,
+    /// Every rejected line...
+    pub rejected: u64,
+    /// ...of which the first 1000 are named here, by line.
     pub problems: Vec<RowProblem>,
 }
 
@@ -35,8 +39,8 @@ pub struct GenerateReport {
 /// The columns `inventory import` reads; `currency` and `region` may be absent.
 pub const IMPORT_COLUMNS: &str = "number,country,type,setup_fee,monthly_cost[,currency][,region]";
 
-struct ParsedRow {
-    number: String,
+pub(super) struct ParsedRow {
+    pub(super) number: String,
     country: String,
     did_type: DidType,
     currency: Currency,
@@ -45,7 +49,7 @@ struct ParsedRow {
     region: Option<String>,
 }
 
-fn parse_row(
+pub(super) fn parse_row(
     record: &csv::StringRecord,
     columns: &Columns,
     default_currency: Currency,
@@ -99,7 +103,7 @@ fn parse_row(
     })
 }
 
-struct Columns {
+pub(super) struct Columns {
     number: usize,
     country: usize,
     did_type: usize,
@@ -110,7 +114,7 @@ struct Columns {
 }
 
 impl Columns {
-    fn from_header(header: &csv::StringRecord) -> Result<Columns> {
+    pub(super) fn from_header(header: &csv::StringRecord) -> Result<Columns> {
         let find = |names: &[&str]| {
             header
                 .iter()
@@ -210,64 +214,12 @@ fn quotes_balanced(line: &str) -> bool {
 }
 
 /// Why a line cannot be read as a record on its own, if it cannot.
-fn line_problem(line: &str) -> Option<String> {
+pub(super) fn line_problem(line: &str) -> Option<String> {
     if let Some(c) = crate::domain::text::refused_char(line) {
         return Some(format!("control character {c:?} in the line"));
     }
     (!quotes_balanced(line))
         .then(|| "unbalanced quote: this line is skipped, the next ones are read".to_owned())
-}
-
-/// Strict CSV: lines that are not whole records are reported and left out
-/// first, so that the reader, given only whole-record lines, yields exactly
-/// one record per line and line numbers stay exact.
-fn read_strict(text: &str, currency: Currency) -> Result<Rows> {
-    let mut rows = Rows::default();
-    let mut kept = String::with_capacity(text.len());
-    let mut kept_lines = Vec::new();
-    for (index, raw) in text.split('\n').enumerate() {
-        let line = raw.strip_suffix('\r').unwrap_or(raw);
-        if line.trim().is_empty() {
-            continue;
-        }
-        let number = u64::try_from(index).map_or(u64::MAX, |i| i + 1);
-        match line_problem(line) {
-            Some(message) if kept_lines.is_empty() => {
-                return Err(Error::bad_request(
-                    "invalid_csv",
-                    format!("line {number}: header: {message}"),
-                ));
-            }
-            Some(message) => rows.problems.push(RowProblem {
-                line: number,
-                message,
-            }),
-            None => {
-                kept.push_str(line);
-                kept.push('\n');
-                kept_lines.push(number);
-            }
-        }
-    }
-    let mut reader = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .flexible(true)
-        .from_reader(kept.as_bytes());
-    let header = reader
-        .headers()
-        .map_err(|e| Error::bad_request("invalid_csv", e.to_string()))?
-        .clone();
-    let columns = Columns::from_header(&header)?;
-    for (record, line) in reader.records().zip(kept_lines.into_iter().skip(1)) {
-        match record {
-            Ok(record) => rows.take(&record, line, &columns, currency),
-            Err(e) => rows.problems.push(RowProblem {
-                line,
-                message: e.to_string(),
-            }),
-        }
-    }
-    Ok(rows)
 }
 
 fn read_lenient(text: &str, currency: Currency) -> Result<Rows> {
@@ -312,59 +264,82 @@ impl Service {
         csv_text: &str,
         mode: CsvMode,
     ) -> Result<ImportReport> {
-        let currency = self.settings().default_currency;
+        if mode == CsvMode::Strict {
+            let mut import = self.inventory_import(actor);
+            let mut lines = csv_text.split('\n').peekable();
+            while let Some(line) = lines.next() {
+                // A final line break ends the last line; it does not start another.
+                if line.is_empty() && lines.peek().is_none() {
+                    break;
+                }
+                let line = line.strip_suffix('\r').unwrap_or(line);
+                import.line(Line::Bytes(line.as_bytes())).await?;
+            }
+            return import.finish().await;
+        }
         let Rows {
             valid, problems, ..
-        } = match mode {
-            CsvMode::Strict => read_strict(csv_text, currency)?,
-            CsvMode::Lenient => read_lenient(csv_text, currency)?,
-        };
+        } = read_lenient(csv_text, self.settings().default_currency)?;
         let mut report = ImportReport {
+            rejected: problems.len() as u64,
             problems,
             ..ImportReport::default()
         };
         let now = self.now();
         for batch in valid.chunks(IMPORT_BATCH) {
-            let mut tx = self.store.begin_write().await?;
-            let (inserted_before, updated_before) = (report.inserted, report.updated);
-            for row in batch {
-                let item = InventoryItem {
-                    number: &row.number,
-                    country: &row.country,
-                    did_type: row.did_type.code(),
-                    region: row.region.as_deref(),
-                    currency: row.currency.code(),
-                    setup_minor: row.setup_minor,
-                    monthly_minor: row.monthly_minor,
-                };
-                match dids::upsert_inventory(&mut tx, &item, now).await? {
-                    UpsertOutcome::Inserted => report.inserted += 1,
-                    UpsertOutcome::Updated => report.updated += 1,
-                    UpsertOutcome::Unchanged => report.unchanged += 1,
-                    UpsertOutcome::InUse => report.in_use += 1,
-                }
-            }
-            let after = serde_json::json!({
-                "rows": batch.len(),
-                "inserted": report.inserted - inserted_before,
-                "updated": report.updated - updated_before,
-            });
-            record(
-                &mut tx,
-                actor,
-                "inventory.import",
-                "inventory",
-                None,
-                Some(after),
-                now,
-            )
-            .await?;
-            tx.commit().await?;
+            self.write_inventory_batch(actor, batch, &mut report, now)
+                .await?;
         }
         if report.inserted + report.updated > 0 {
             self.inventory_changed().await?;
         }
         Ok(report)
+    }
+
+    /// Upserts one batch of valid rows in one transaction, with its audit row.
+    pub(super) async fn write_inventory_batch(
+        &self,
+        actor: Option<&Operator>,
+        batch: &[ParsedRow],
+        report: &mut ImportReport,
+        now: i64,
+    ) -> Result<()> {
+        let mut tx = self.store.begin_write().await?;
+        let (inserted_before, updated_before) = (report.inserted, report.updated);
+        for row in batch {
+            let item = InventoryItem {
+                number: &row.number,
+                country: &row.country,
+                did_type: row.did_type.code(),
+                region: row.region.as_deref(),
+                currency: row.currency.code(),
+                setup_minor: row.setup_minor,
+                monthly_minor: row.monthly_minor,
+            };
+            match dids::upsert_inventory(&mut tx, &item, now).await? {
+                UpsertOutcome::Inserted => report.inserted += 1,
+                UpsertOutcome::Updated => report.updated += 1,
+                UpsertOutcome::Unchanged => report.unchanged += 1,
+                UpsertOutcome::InUse => report.in_use += 1,
+            }
+        }
+        let after = serde_json::json!({
+            "rows": batch.len(),
+            "inserted": report.inserted - inserted_before,
+            "updated": report.updated - updated_before,
+        });
+        record(
+            &mut tx,
+            actor,
+            "inventory.import",
+            "inventory",
+            None,
+            Some(after),
+            now,
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 
     /// Fills the inventory with `per_type` generated numbers for every country
@@ -447,22 +422,5 @@ mod tests {
         for open in [r#""a"#, r#"a,"b"#, r#"x"y,"z"#, r#""a"",b"#, r#"a,""""#] {
             assert!(!quotes_balanced(open), "{open}");
         }
-    }
-
-    #[test]
-    fn strict_reading_keeps_line_numbers_and_reads_past_a_bad_line() {
-        let text = "number,country,type,setup_fee,monthly_cost,region\n\
-                    \n\
-                    +33123456789,FR,landline,1.00,2.50,\"Paris \"\"15\"\"\"\n\
-                    +33123456790,FR,landline,1.00,2.50,x\"y,\"z\n\
-                    +33123456791,FR,fax,1.00,2.50\r\n\
-                    +33123456792,FR,landline,1.00,2.50,Lille\n";
-        let rows = read_strict(text, Currency::USD).expect("header reads");
-        let numbers: Vec<_> = rows.valid.iter().map(|r| r.number.as_str()).collect();
-        assert_eq!(numbers, ["+33123456789", "+33123456792"]);
-        assert_eq!(rows.valid[0].region.as_deref(), Some("Paris \"15\""));
-        let lines: Vec<_> = rows.problems.iter().map(|p| p.line).collect();
-        assert_eq!(lines, [4, 5]);
-        assert!(read_strict("\"number,country\n+33123456789,FR\n", Currency::USD).is_err());
     }
 }

@@ -7,6 +7,7 @@ mod auth;
 mod billing;
 mod changes;
 mod error;
+mod import_stream;
 mod inventory;
 mod numbers;
 mod operators;
@@ -18,12 +19,14 @@ mod search;
 mod shelf;
 mod token_cache;
 mod views;
+mod withdraw;
 
 pub use accounts::AccountSummary;
 pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting, Repricing};
 pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
 pub use billing::{MaintenanceReport, RenewalReport};
 pub use error::{Error, Result};
+pub use import_stream::{InventoryImport, Line, LineSplitter, MAX_REPORTED_PROBLEMS};
 pub use inventory::{CsvMode, GenerateReport, ImportReport, RowProblem};
 
 /// The CSV columns `inventory import` reads.
@@ -38,6 +41,7 @@ pub use routing::{Route, RouteTable};
 pub use search::{SearchPage, SearchQuery};
 pub use shelf::OnSale;
 pub use views::{Did, DidStatus, Forward, LedgerEntry};
+pub use withdraw::{MAX_WITHDRAW_LISTED, NotWithdrawn, Withdrawal, Withdrawn};
 
 use crate::clock::Clock;
 use crate::domain::deny::DenyList;

@@ -11,6 +11,8 @@ pub enum DidStatus {
     Available,
     Assigned,
     Aging,
+    /// Taken off sale by the operator.
+    Withdrawn,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -58,6 +60,7 @@ impl TryFrom<DidRow> for Did {
             "available" => DidStatus::Available,
             "assigned" => DidStatus::Assigned,
             "aging" => DidStatus::Aging,
+            "withdrawn" => DidStatus::Withdrawn,
             _ => return Err(corrupt("status")),
         };
         let forward = match (row.forward_type, row.forward_destination) {

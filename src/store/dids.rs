@@ -379,7 +379,9 @@ pub async fn upsert_inventory(
         .await?;
         return Ok(UpsertOutcome::Inserted);
     };
-    let same = existing.country == item.country
+    // A withdrawn number comes back on sale when imported again.
+    let same = existing.status != "withdrawn"
+        && existing.country == item.country
         && existing.did_type == item.did_type
         && existing.region.as_deref() == item.region
         && existing.currency == item.currency
@@ -388,12 +390,13 @@ pub async fn upsert_inventory(
     if same {
         return Ok(UpsertOutcome::Unchanged);
     }
-    if existing.status != "available" {
+    if existing.status != "available" && existing.status != "withdrawn" {
         return Ok(UpsertOutcome::InUse);
     }
     let done = sqlx::query(
         "UPDATE dids SET country = $1, did_type = $2, region = $3, currency = $4, setup_minor = $5, \
-         monthly_minor = $6, updated_at = $7 WHERE id = $8 AND status = 'available'",
+         monthly_minor = $6, updated_at = $7, status = 'available' \
+         WHERE id = $8 AND status IN ('available', 'withdrawn')",
     )
     .bind(item.country)
     .bind(item.did_type)
@@ -520,4 +523,32 @@ pub async fn reprice_available<'e>(
     .execute(db)
     .await?;
     Ok(done.rows_affected())
+}
+
+/// Takes available numbers matching `filter` (and, when given, only the one
+/// with this `id` or `number`) off sale; returns the numbers withdrawn. Sold
+/// and aging numbers are never touched: the condition is in the UPDATE.
+pub async fn withdraw_available<'e>(
+    db: impl Executor<'e, Database = Any>,
+    filter: &NumberFilter,
+    id: Option<i64>,
+    number: Option<&str>,
+    now: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query(
+        "UPDATE dids SET status = 'withdrawn', updated_at = $1 \
+         WHERE status = 'available' AND ($2 IS NULL OR country = $2) \
+           AND ($3 IS NULL OR did_type = $3) AND ($4 IS NULL OR id = $4) \
+           AND ($5 IS NULL OR number = $5) RETURNING number",
+    )
+    .bind(now)
+    .bind(filter.country.as_deref())
+    .bind(filter.did_type.as_deref())
+    .bind(id)
+    .bind(number)
+    .fetch_all(db)
+    .await?
+    .iter()
+    .map(|row| row.try_get("number"))
+    .collect()
 }

@@ -170,7 +170,8 @@ impl Store {
                     Cow::Borrowed(description),
                     MigrationType::Simple,
                     sqlx::SqlSafeStr::into_sql_str(sql),
-                    false,
+                    // sqlx's own marker: such a migration runs its own transaction.
+                    sql.starts_with("-- no-transaction"),
                 )
             })
             .collect();
@@ -334,6 +335,11 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "admin audit",
                 include_str!("../../migrations/sqlite/0101_admin_audit.sql"),
             ),
+            (
+                110,
+                "withdrawn numbers",
+                include_str!("../../migrations/sqlite/0110_withdrawn_numbers.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -355,6 +361,11 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 101,
                 "admin audit",
                 include_str!("../../migrations/postgres/0101_admin_audit.sql"),
+            ),
+            (
+                110,
+                "withdrawn numbers",
+                include_str!("../../migrations/postgres/0110_withdrawn_numbers.sql"),
             ),
         ],
     }

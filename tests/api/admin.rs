@@ -193,6 +193,12 @@ fn endpoint_table(id: i64) -> Vec<(Method, String, Option<Value>, Role)> {
         ),
         (
             Method::POST,
+            "/admin/v1/inventory/withdraw".to_owned(),
+            Some(json!({"numbers": ["+33123456790"]})),
+            Role::Admin,
+        ),
+        (
+            Method::POST,
             "/admin/v1/numbers/+33123456789/release".to_owned(),
             Some(json!({"reason": "table"})),
             Role::Admin,
@@ -772,6 +778,157 @@ on_both_backends! {
         assert_eq!(nothing_named.code(), "missing_field");
         let audit = get(&app, &admin, "/admin/v1/audit?action=inventory.reprice").await;
         assert_eq!(audit.body["entries"].as_array().map(Vec::len), Some(2));
+    }
+
+    async fn withdrawn_numbers_leave_sale_on_every_instance_and_sold_ones_stay() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let peer = app.peer().await;
+        let peer_base = format!("http://{}", peer.address);
+        let token = app.account_with_balance("alice", 10_00).await;
+        app.buy(&token, "FR", FR_LANDLINE_1).await;
+        let admin = key(&app, Role::Admin).await;
+        let mobile_id: i64 = app.did_id_of(&token, "FR", FR_MOBILE).await.parse().expect("id");
+        let on_peer = |country: &'static str| {
+            let (client, base, token) = (app.client.clone(), peer_base.clone(), token.clone());
+            async move {
+                let answer = send(client.post(format!("{base}/api/did/available"))
+                    .form(&[("token", token.as_str()), ("country", country)])).await;
+                answer.body["dids"].as_array().expect("dids").iter()
+                    .filter_map(|d| d["did_number"].as_str().map(str::to_owned)).collect::<Vec<_>>()
+            }
+        };
+        assert!(on_peer("FR").await.contains(&FR_MOBILE.to_owned()), "the peer sells it first");
+
+        let done = post(&app, &admin, "/admin/v1/inventory/withdraw", json!({
+            "ids": [mobile_id, 999_999], "numbers": [FR_LANDLINE_1]
+        })).await;
+        ok(&done, "withdraw");
+        assert_eq!(done.body["withdrawn"], 1, "{}", done.body);
+        assert_eq!(done.body["numbers"], json!([FR_MOBILE]));
+        assert_eq!(done.body["skipped"], json!([
+            {"id": 999_999, "reason": "not_found"},
+            {"id": done.body["skipped"][1]["id"], "number": FR_LANDLINE_1, "reason": "assigned"},
+        ]));
+        let here: Vec<String> = app.available(&token, "FR").await.iter()
+            .filter_map(|d| d["did_number"].as_str().map(str::to_owned)).collect();
+        assert_eq!(here, [FR_LANDLINE_2], "gone from this instance at once");
+        let started = std::time::Instant::now();
+        while on_peer("FR").await.contains(&FR_MOBILE.to_owned()) {
+            assert!(started.elapsed() < std::time::Duration::from_secs(5), "the peer still sells it");
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let bought = app.assign(&token, &mobile_id.to_string()).await;
+        assert!(!bought.status.is_success(), "a withdrawn number cannot be bought: {}", bought.body);
+        let sold = get(&app, &admin, &format!("/admin/v1/numbers/{FR_LANDLINE_1}")).await;
+        assert_eq!(sold.body["number"]["status"], "assigned", "the sold number is untouched");
+        let listed = get(&app, &admin, "/admin/v1/inventory/numbers?status=withdrawn").await;
+        assert_eq!(listed.body["numbers"][0]["did_number"], FR_MOBILE, "{}", listed.body);
+
+        // By filter: every available number of the country and type, nothing else.
+        let by_filter = post(&app, &admin, "/admin/v1/inventory/withdraw",
+            json!({"country": "fr", "type": "landline"})).await;
+        assert_eq!(by_filter.body["numbers"], json!([FR_LANDLINE_2]), "{}", by_filter.body);
+        assert!(app.available(&token, "FR").await.is_empty());
+        assert_eq!(app.available(&token, "US").await.len(), 1);
+        let counts = get(&app, &admin, "/admin/v1/inventory/counts").await;
+        let withdrawn: i64 = counts.body["counts"].as_array().expect("counts").iter()
+            .filter(|c| c["status"] == "withdrawn").filter_map(|c| c["count"].as_i64()).sum();
+        assert_eq!(withdrawn, 2);
+
+        // Importing a withdrawn number again puts it back on sale.
+        app.import(&["+33612345670,FR,mobile_voice,3.00,5.00"]).await;
+        let back: Vec<String> = app.available(&token, "FR").await.iter()
+            .filter_map(|d| d["did_number"].as_str().map(str::to_owned)).collect();
+        assert_eq!(back, [FR_MOBILE]);
+
+        let audit = get(&app, &admin, "/admin/v1/audit?action=inventory.withdraw").await;
+        let entries = audit.body["entries"].as_array().expect("entries");
+        assert_eq!(entries.len(), 2, "one row per withdrawal");
+        assert_eq!(entries[1]["after"]["numbers"], json!([FR_MOBILE]));
+        assert_eq!(entries[1]["actor"], "admin-key");
+        peer.shutdown().await;
+        app.assert_ledger_invariant().await;
+    }
+
+    async fn a_withdrawal_names_what_to_withdraw_and_refuses_unknown_fields_and_other_roles() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let admin = key(&app, Role::Admin).await;
+        let support = key(&app, Role::Support).await;
+        let path = "/admin/v1/inventory/withdraw";
+        let typo = post(&app, &admin, path, json!({"number": [FR_MOBILE]})).await;
+        assert_eq!((typo.status, typo.code()), (StatusCode::BAD_REQUEST, "unknown_field"));
+        assert!(typo.body["error"]["message"].as_str().is_some_and(|m| m.contains("`number`")), "{}", typo.body);
+        let nothing = post(&app, &admin, path, json!({})).await;
+        assert_eq!((nothing.status, nothing.code()), (StatusCode::BAD_REQUEST, "missing_field"));
+        let country = post(&app, &admin, path, json!({"country": "XX"})).await;
+        assert_eq!(country.code(), "invalid_country");
+        let many: Vec<i64> = (1..=1001).collect();
+        let too_many = post(&app, &admin, path, json!({"ids": many})).await;
+        assert_eq!(too_many.code(), "too_many_numbers");
+        let refused = post(&app, &support, path, json!({"numbers": [FR_MOBILE]})).await;
+        assert_eq!((refused.status, refused.code()), (StatusCode::FORBIDDEN, "forbidden"));
+        assert!(refused.body["error"]["message"].as_str().is_some_and(|m| m.contains("admin")));
+        let listed = get(&app, &admin, "/admin/v1/inventory/numbers?status=withdrawn").await;
+        assert_eq!(listed.body["numbers"], json!([]), "nothing was withdrawn");
+        assert!(audit_rows(&app, &admin).await.is_empty());
+    }
+
+    async fn an_upload_is_read_line_by_line_as_it_arrives_and_its_report_is_bounded() {
+        let app = TestApp::spawn().await;
+        let admin = key(&app, Role::Admin).await;
+        // 1200 valid rows (two batches), then 1100 bad ones; every third chunk
+        // boundary falls inside a line.
+        let mut csv = String::from("number,country,type,setup_fee,monthly_cost\n");
+        for n in 0..1200 {
+            csv.push_str(&format!("+3312345{n:04},FR,landline,1.00,2.50\n"));
+        }
+        for n in 0..1100 {
+            csv.push_str(&format!("+3312345{n:04},FR,fax,1.00,2.50\n"));
+        }
+        let mut bytes = csv.into_bytes();
+        bytes.extend_from_slice(b"+33612345670,FR,mobile_voice,3.00,\xff\n");
+        bytes.extend_from_slice(b"+33612345671,\"FR,mobile_voice,3.00,5.00\n");
+        bytes.extend_from_slice(&vec![b'x'; 5000]);
+        bytes.extend_from_slice(b"\n+33612345672,FR,mobile_voice,3.00,5.00");
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+            bytes.chunks(777).map(|c| Ok(c.to_vec())).collect();
+        let answer = send(app.client.post(format!("{}/admin/v1/inventory", app.base))
+            .bearer_auth(&admin).header("content-type", "text/csv")
+            .body(reqwest::Body::wrap_stream(futures::stream::iter(chunks)))).await;
+        ok(&answer, "streamed upload");
+        assert_eq!(answer.body["inserted"], 1201, "{}", answer.body["inserted"]);
+        assert_eq!(answer.body["rejected_count"], 1103);
+        let rejected = answer.body["rejected"].as_array().expect("rejected");
+        assert_eq!(rejected.len(), 1000, "the report names the first 1000");
+        assert_eq!((rejected[0]["line"].as_i64(), rejected[999]["line"].as_i64()), (Some(1202), Some(2201)));
+        assert!(rejected[0]["reason"].as_str().is_some_and(|r| r.contains("fax")));
+        assert_eq!(app.service.inventory_size().await.expect("size"), 1201);
+        let audit = get(&app, &admin, "/admin/v1/audit?action=inventory.import").await;
+        assert_eq!(audit.body["entries"].as_array().map(Vec::len), Some(2), "one row per batch of 1000");
+        assert_eq!(app.available(&app.account_with_balance("alice", 0).await, "FR").await.len(), 100,
+            "on sale at once (first page)");
+    }
+
+    async fn an_upload_running_over_100_mb_without_a_length_stops_there_with_413() {
+        let app = TestApp::spawn().await;
+        let admin = key(&app, Role::Admin).await;
+        let head = b"number,country,type,setup_fee,monthly_cost\n+33123456789,FR,landline,1.00,2.50\n".to_vec();
+        // Blank lines of 4000 spaces: read and skipped, 26 000 of them past the limit.
+        let mut blank = vec![b' '; 4000];
+        blank.push(b'\n');
+        let lines = 100 * 1024 * 1024 / blank.len() + 100;
+        let body = futures::stream::iter(std::iter::once(head).chain(std::iter::repeat_n(blank, lines))
+            .map(Ok::<_, std::io::Error>));
+        let answer = app.client.post(format!("{}/admin/v1/inventory", app.base))
+            .bearer_auth(&admin).header("content-type", "text/csv")
+            .body(reqwest::Body::wrap_stream(body)).send().await;
+        // The server may close before the client has sent everything.
+        if let Ok(answer) = answer {
+            assert_eq!(answer.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        }
+        assert_eq!(app.service.inventory_size().await.expect("size"), 1, "the lines before the limit");
     }
 
 }

@@ -26,7 +26,7 @@ pub struct TestApp {
     pub clock: ManualClock,
     pub service: Service,
     server: RunningServer,
-    _database: TestDatabase,
+    database: TestDatabase,
 }
 
 pub struct Response {
@@ -63,22 +63,7 @@ impl TestApp {
 
     pub async fn spawn_with(adjust: impl FnOnce(&mut AppConfig)) -> TestApp {
         let database = TestDatabase::create(current_backend()).await;
-        let mut config = AppConfig {
-            listen: "127.0.0.1:0".parse().expect("address"),
-            database: database.url.clone(),
-            pool: PoolSettings::default(),
-            service: test_settings(),
-            http: HttpSettings {
-                routing_key: Some(ROUTING_KEY.to_owned()),
-                ..HttpSettings::default()
-            },
-            maintenance_interval: None,
-            demo: None,
-            sip: Some(didhub::sip::SipConfig {
-                listen: "127.0.0.1:0".parse().expect("address"),
-                ..didhub::sip::SipConfig::default()
-            }),
-        };
+        let mut config = config_for(&database.url);
         adjust(&mut config);
         let clock = ManualClock::starting_at(T0);
         let server = app::start(config, Arc::new(clock.clone()))
@@ -93,8 +78,16 @@ impl TestApp {
             clock,
             service: server.service.clone(),
             server,
-            _database: database,
+            database,
         }
+    }
+
+    /// A second instance on the same database and clock, as behind a load
+    /// balancer: it learns others' changes only through the change feed.
+    pub async fn peer(&self) -> RunningServer {
+        app::start(config_for(&self.database.url), Arc::new(self.clock.clone()))
+            .await
+            .expect("peer starts")
     }
 
     /// Creates an account with an opening balance (minor units) and returns its token.
@@ -282,6 +275,25 @@ pub async fn send(request: reqwest::RequestBuilder) -> Response {
         status,
         headers,
         body,
+    }
+}
+
+fn config_for(database: &str) -> AppConfig {
+    AppConfig {
+        listen: "127.0.0.1:0".parse().expect("address"),
+        database: database.to_owned(),
+        pool: PoolSettings::default(),
+        service: test_settings(),
+        http: HttpSettings {
+            routing_key: Some(ROUTING_KEY.to_owned()),
+            ..HttpSettings::default()
+        },
+        maintenance_interval: None,
+        demo: None,
+        sip: Some(didhub::sip::SipConfig {
+            listen: "127.0.0.1:0".parse().expect("address"),
+            ..didhub::sip::SipConfig::default()
+        }),
     }
 }
 

@@ -8,16 +8,16 @@ use crate::domain::{Currency, DidType};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody, error_response};
 use crate::http::wire::DidJson;
-use crate::service::{CsvMode, Repricing};
+use crate::service::{ImportReport, InventoryImport, LineSplitter, Repricing};
 use crate::store::dids::NumberFilter;
-use axum::body::Body;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::RawQuery;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use futures_util::StreamExt;
 use serde::Deserialize;
 use serde::Serialize;
 use utoipa::IntoParams;
@@ -54,18 +54,87 @@ pub struct UploadReport {
     pub unchanged: u64,
     /// Lines naming a sold or aging number with other terms: left as they are.
     pub in_use: u64,
+    /// Every rejected line...
+    pub rejected_count: u64,
+    /// ...of which the first 1000, by line number.
     pub rejected: Vec<RejectedLine>,
 }
 
-fn too_large() -> Response {
+impl From<ImportReport> for UploadReport {
+    fn from(report: ImportReport) -> UploadReport {
+        UploadReport {
+            accepted: report.inserted + report.updated + report.unchanged + report.in_use,
+            inserted: report.inserted,
+            updated: report.updated,
+            unchanged: report.unchanged,
+            in_use: report.in_use,
+            rejected_count: report.rejected,
+            rejected: report
+                .problems
+                .into_iter()
+                .map(|p| RejectedLine {
+                    line: p.line,
+                    reason: p.message,
+                })
+                .collect(),
+        }
+    }
+}
+
+fn too_large(read: &ImportReport) -> Response {
+    let accepted = read.inserted + read.updated + read.unchanged + read.in_use;
     error_response(
         StatusCode::PAYLOAD_TOO_LARGE,
         "payload_too_large",
-        "a CSV upload is at most 100 MB",
+        &format!(
+            "a CSV upload is at most 100 MB; the lines before the limit were imported \
+             ({accepted} accepted, {} rejected): send the rest as another file",
+            read.rejected
+        ),
     )
 }
 
+fn is_csv(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"))
+}
+
+/// How reading an upload ended.
+enum Received {
+    Whole,
+    TooLarge,
+    BrokenOff,
+}
+
+/// Feeds the body to `import` line by line as it arrives.
+async fn read_lines(import: &mut InventoryImport<'_>, body: Body) -> Result<Received, ApiError> {
+    let mut stream = body.into_data_stream();
+    let mut lines = LineSplitter::default();
+    let mut received = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return Ok(Received::BrokenOff);
+        };
+        received += chunk.len();
+        if received > MAX_UPLOAD_BYTES {
+            return Ok(Received::TooLarge);
+        }
+        lines.push(&chunk);
+        while let Some(line) = lines.next_line() {
+            import.line(line).await?;
+        }
+    }
+    if let Some(line) = lines.finish() {
+        import.line(line).await?;
+    }
+    Ok(Received::Whole)
+}
+
 /// Upload inventory as CSV (admin): number,country,type,setup_fee,monthly_cost[,currency][,region].
+/// Read line by line as it arrives, with the rules of `didhub inventory import`;
+/// valid lines are written in batches of 1000 while the rest is still coming.
 #[utoipa::path(post, path = "/admin/v1/inventory", tag = "admin",
     request_body(content = String, content_type = "text/csv"),
     security(("operator_key" = [])),
@@ -79,11 +148,7 @@ pub async fn upload(
     body: Body,
 ) -> Result<Response, ApiError> {
     op.require(Access::Manage)?;
-    let is_csv = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/csv"));
-    if !is_csv {
+    if !is_csv(&headers) {
         return Ok(error_response(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
@@ -96,35 +161,20 @@ pub async fn upload(
         .and_then(|v| v.parse::<usize>().ok())
         .is_some_and(|n| n > MAX_UPLOAD_BYTES)
     {
-        return Ok(too_large());
+        return Ok(too_large(&ImportReport::default()));
     }
-    // Read up to the limit as it arrives; a chunked body that runs over stops here.
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_UPLOAD_BYTES).await else {
-        return Ok(too_large());
-    };
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| ApiError::bad_request("invalid_csv", "the CSV must be UTF-8"))?;
-    let report = state
-        .service
-        .import_inventory_as(Some(&op), text, CsvMode::Strict)
-        .await?;
-    let accepted = report.inserted + report.updated + report.unchanged + report.in_use;
-    Ok(Json(UploadReport {
-        accepted,
-        inserted: report.inserted,
-        updated: report.updated,
-        unchanged: report.unchanged,
-        in_use: report.in_use,
-        rejected: report
-            .problems
-            .into_iter()
-            .map(|p| RejectedLine {
-                line: p.line,
-                reason: p.message,
-            })
-            .collect(),
-    })
-    .into_response())
+    let mut import = state.service.inventory_import(Some(&op));
+    let received = read_lines(&mut import, body).await?;
+    // What was read is written and announced whatever the ending.
+    let report = import.finish().await?;
+    match received {
+        Received::Whole => Ok(Json(UploadReport::from(report)).into_response()),
+        Received::TooLarge => Ok(too_large(&report)),
+        Received::BrokenOff => Err(ApiError::bad_request(
+            "invalid_body",
+            "the upload broke off; the lines read were imported: send the file again",
+        )),
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -169,7 +219,7 @@ pub async fn counts(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct NumberParams {
-    /// available, assigned or aging.
+    /// available, assigned, aging or withdrawn.
     status: Option<String>,
     /// ISO 3166-1 alpha-2.
     country: Option<String>,
@@ -191,7 +241,7 @@ pub struct NumberPage {
     pub next_cursor: Option<String>,
 }
 
-fn did_type(text: Option<&str>) -> Result<Option<String>, ApiError> {
+pub(super) fn did_type(text: Option<&str>) -> Result<Option<String>, ApiError> {
     text.map(|t| {
         DidType::parse(t)
             .map(|d| d.code().to_owned())
@@ -200,7 +250,7 @@ fn did_type(text: Option<&str>) -> Result<Option<String>, ApiError> {
     .transpose()
 }
 
-fn country(text: Option<&str>) -> Result<Option<String>, ApiError> {
+pub(super) fn country(text: Option<&str>) -> Result<Option<String>, ApiError> {
     text.map(|t| {
         crate::domain::CountryCode::parse(t)
             .map(|c| c.as_str().to_owned())
@@ -222,11 +272,11 @@ pub async fn list(
     let params: NumberParams = query(raw.as_deref())?;
     let limit = limit(params.limit)?;
     if let Some(status) = params.status.as_deref()
-        && !["available", "assigned", "aging"].contains(&status)
+        && !["available", "assigned", "aging", "withdrawn"].contains(&status)
     {
         return Err(ApiError::bad_request(
             "invalid_status",
-            "status must be available, assigned or aging",
+            "status must be available, assigned, aging or withdrawn",
         ));
     }
     let filter = NumberFilter {

@@ -8,6 +8,7 @@ pub mod inventory;
 pub mod money;
 pub mod numbers;
 pub mod stats;
+pub mod withdraw;
 
 use super::AppState;
 use super::error::ApiError;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(inventory::router())
         .merge(numbers::router())
         .merge(stats::router())
+        .merge(withdraw::router())
 }
 
 /// The operator behind the request's `Authorization: Bearer` key.
