@@ -42,6 +42,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         admin::inventory::reprice,
         admin::numbers::show,
         admin::numbers::release,
+        admin::history::history,
         admin::stats::stats,
     ),
     modifiers(&RoutingKey),

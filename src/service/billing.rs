@@ -3,6 +3,7 @@
 
 use super::{Result, Service};
 use crate::domain::billing::next_paid_through;
+use crate::domain::event::EventType;
 use crate::store::{accounts, auth_counters, dids, idempotency, ledger, tokens};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -102,6 +103,8 @@ impl Service {
                             )
                             .await?;
                         }
+                        self.number_event(&mut tx, EventType::NumberRenewed, account_id, did.id)
+                            .await?;
                         tx.commit().await?;
                         report.renewed += 1;
                     }
@@ -113,6 +116,13 @@ impl Service {
                                 .is_some();
                         if reclaimed {
                             self.announce(&mut tx, &did.number).await?;
+                            self.number_event(
+                                &mut tx,
+                                EventType::NumberReclaimed,
+                                account_id,
+                                did.id,
+                            )
+                            .await?;
                         }
                         tx.commit().await?;
                         if reclaimed {

@@ -7,6 +7,7 @@ mod auth;
 mod billing;
 mod changes;
 mod error;
+mod events;
 mod inventory;
 mod numbers;
 mod operators;
@@ -24,6 +25,7 @@ pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting, Rep
 pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
 pub use billing::{MaintenanceReport, RenewalReport};
 pub use error::{Error, Result};
+pub use events::Event;
 pub use inventory::{CsvMode, GenerateReport, ImportReport, RowProblem};
 
 /// The CSV columns `inventory import` reads.

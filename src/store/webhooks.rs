@@ -1,0 +1,1 @@
+//! `webhook_endpoints`, `webhook_deliveries`, `webhook_attempts`.
