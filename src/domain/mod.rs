@@ -12,6 +12,7 @@ pub mod operator;
 pub mod phone;
 pub mod routing;
 pub mod text;
+pub mod webhook;
 
 pub use did_type::DidType;
 pub use forward::{ForwardPolicy, ForwardTarget, ForwardType};

@@ -25,7 +25,7 @@ use serde::Serialize;
 use serde_json::json;
 
 /// A new event id: a UUIDv7, sortable by the second of the injected clock.
-fn new_event_id(now: i64) -> String {
+pub(super) fn new_event_id(now: i64) -> String {
     let seconds = u64::try_from(now).unwrap_or(0);
     let stamp = uuid::Timestamp::from_unix(uuid::NoContext, seconds, 0);
     format!("evt_{}", uuid::Uuid::new_v7(stamp).simple())

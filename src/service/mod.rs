@@ -19,6 +19,7 @@ mod search;
 mod shelf;
 mod token_cache;
 mod views;
+mod webhooks;
 
 pub use accounts::AccountSummary;
 pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting, Repricing};
@@ -40,6 +41,7 @@ pub use routing::{Route, RouteTable};
 pub use search::{SearchPage, SearchQuery};
 pub use shelf::OnSale;
 pub use views::{Did, DidStatus, Forward, LedgerEntry};
+pub use webhooks::{Endpoint, WebhookSettings, event_body, parse_event_types, start_delivery};
 
 use crate::clock::Clock;
 use crate::domain::deny::DenyList;
@@ -78,6 +80,8 @@ pub struct Settings {
     pub password_workers: usize,
     /// Password jobs that may wait for a worker before logins answer 503 `busy`.
     pub password_queue: usize,
+    /// Webhook URL rules and delivery (issue 14).
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for Settings {
@@ -98,6 +102,7 @@ impl Default for Settings {
             login_max_per_address: 120,
             password_workers: 0,
             password_queue: 64,
+            webhooks: WebhookSettings::default(),
         }
     }
 }

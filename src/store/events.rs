@@ -42,7 +42,17 @@ const COLUMNS: &str = "seq, id, event_type, account_id, ordering_key, data_json,
 /// Inserts the event and a pending delivery for every active endpoint that
 /// wants it (the account's own and the operator's); returns the event's `seq`.
 pub async fn insert(conn: &mut AnyConnection, event: &NewEvent<'_>) -> Result<i64, sqlx::Error> {
-    let seq: i64 = sqlx::query(
+    let seq = insert_unrouted(&mut *conn, event).await?;
+    fan_out(conn, seq, event).await?;
+    Ok(seq)
+}
+
+/// Inserts the event alone, for the caller to queue where it wants (test events).
+pub async fn insert_unrouted<'e>(
+    db: impl Executor<'e, Database = Any>,
+    event: &NewEvent<'_>,
+) -> Result<i64, sqlx::Error> {
+    sqlx::query(
         "INSERT INTO events (id, event_type, account_id, ordering_key, data_json, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6) RETURNING seq",
     )
@@ -52,11 +62,9 @@ pub async fn insert(conn: &mut AnyConnection, event: &NewEvent<'_>) -> Result<i6
     .bind(event.ordering_key)
     .bind(event.data_json)
     .bind(event.created_at)
-    .fetch_one(&mut *conn)
+    .fetch_one(db)
     .await?
-    .try_get("seq")?;
-    fan_out(conn, seq, event).await?;
-    Ok(seq)
+    .try_get("seq")
 }
 
 async fn fan_out(

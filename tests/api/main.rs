@@ -22,3 +22,4 @@ mod metrics;
 mod numbers;
 mod routing;
 mod seed_flow;
+mod webhooks;
