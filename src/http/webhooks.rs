@@ -53,11 +53,18 @@ impl FromRequestParts<AppState> for Customer {
 #[serde(deny_unknown_fields)]
 pub struct WebhookInput {
     /// https (or http to a host the operator allows); never a private address.
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
     url: String,
     /// Event types to receive, e.g. `number.assigned`; empty or absent: all.
     #[serde(default)]
+    #[schema(inline, value_type = Vec<EventTypeCode>)]
     event_types: Vec<String>,
 }
+
+/// An event type code (see README's event catalogue).
+#[derive(ToSchema)]
+#[schema(pattern = r"^[a-z_]+\.[a-z_]+(?![\s\S])")]
+pub struct EventTypeCode(#[allow(dead_code)] String);
 
 #[derive(Serialize, ToSchema)]
 pub struct WebhookJson {
@@ -220,6 +227,7 @@ pub async fn send_test(
 pub struct DeliveryParams {
     /// 1 to 500, default 100.
     limit: Option<i64>,
+    #[param(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
     cursor: Option<String>,
 }
 
@@ -281,10 +289,13 @@ pub async fn deliveries(
 #[serde(deny_unknown_fields)]
 pub struct ReplayInput {
     /// One event to send again…
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
     event_id: Option<String>,
     /// …or every event (of the types subscribed) from this RFC 3339 time…
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
     from: Option<String>,
     /// …until this one (exclusive).
+    #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
     until: Option<String>,
 }
 
