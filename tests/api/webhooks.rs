@@ -130,6 +130,14 @@ on_both_backends! {
         assert_eq!((rows[0]["status"].as_str(), rows[0]["response_code"].as_i64()), (Some("delivered"), Some(200)));
         assert_eq!((rows[1]["status"].as_str(), rows[1]["response_code"].as_i64()), (Some("retrying"), Some(500)));
         assert!(rows[0]["latency_ms"].as_i64().is_some());
+
+        let metrics = app.get_routing("/metrics").await;
+        let text = metrics.body.as_str().expect("text").to_owned();
+        for series in [format!("didhub_webhook_failures_total{{endpoint=\"{id}\"}}"),
+                       "didhub_webhook_delivery_seconds_count".to_owned(),
+                       "didhub_events_total{type=\"number.forwarded\"}".to_owned()] {
+            assert!(text.contains(&series), "{series} missing from /metrics");
+        }
     }
 
     async fn test_events_replays_rotation_and_deletion_work_through_the_api() {

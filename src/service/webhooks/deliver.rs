@@ -10,10 +10,13 @@ use crate::domain::webhook::{GIVE_UP_AFTER_SECS, retry_delay_secs};
 use crate::store::webhooks::{self, AttemptRow, ClaimRequest, Claimed, Settle};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 const CLAIM_BATCH: i64 = 32;
+/// How often the pending-deliveries gauge is counted again.
+const GAUGE_EVERY: Duration = Duration::from_secs(5);
 
 struct Deliverer {
     service: Service,
@@ -37,7 +40,12 @@ pub fn start_delivery(service: Service, mut stop: watch::Receiver<bool>) -> Opti
         finished: Notify::new(),
     });
     Some(tokio::spawn(async move {
+        let mut gauge_refreshed: Option<Instant> = None;
         loop {
+            if gauge_refreshed.is_none_or(|at| at.elapsed() >= GAUGE_EVERY) {
+                gauge_refreshed = Some(Instant::now());
+                deliverer.refresh_pending_gauge().await;
+            }
             if let Err(error) = deliverer.claim_and_start().await {
                 tracing::warn!(%error, "webhook claim failed");
             }
@@ -51,6 +59,13 @@ pub fn start_delivery(service: Service, mut stop: watch::Receiver<bool>) -> Opti
 }
 
 impl Deliverer {
+    async fn refresh_pending_gauge(&self) {
+        match self.service.webhook_deliveries_pending().await {
+            Ok(n) => metrics::gauge!("didhub_webhook_deliveries_pending").set(n as f64),
+            Err(error) => tracing::debug!(%error, "counting pending deliveries"),
+        }
+    }
+
     fn busy_endpoints(&self) -> Vec<i64> {
         let limit = self.service.settings().webhooks.per_endpoint;
         let in_flight = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
