@@ -122,15 +122,9 @@ async fn hook(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes)
             .to_owned()
     };
     let id = header("webhook-id");
-    {
-        let mut inner = receiver.inner.lock().expect("lock");
-        if !inner.in_flight.insert(id.clone()) {
-            inner.overlaps += 1;
-        }
-    }
+    let _in_flight = InFlight::enter(&receiver, &id);
     tokio::time::sleep(receiver.delay).await;
     let mut inner = receiver.inner.lock().expect("lock");
-    inner.in_flight.remove(&id);
     let answered = inner.answered.entry(id.clone()).or_insert(0);
     *answered += 1;
     let status = if *answered <= receiver.fail_first {
@@ -146,6 +140,34 @@ async fn hook(State(receiver): State<Receiver>, headers: HeaderMap, body: Bytes)
         status,
     });
     StatusCode::from_u16(status).expect("status")
+}
+
+/// One request of an id in flight; leaving (even when a killed sender's
+/// connection drops the request midway) ends it.
+struct InFlight {
+    inner: Arc<Mutex<Inner>>,
+    id: String,
+}
+
+impl InFlight {
+    fn enter(receiver: &Receiver, id: &str) -> InFlight {
+        let mut inner = receiver.inner.lock().expect("lock");
+        if !inner.in_flight.insert(id.to_owned()) {
+            inner.overlaps += 1;
+        }
+        InFlight {
+            inner: Arc::clone(&receiver.inner),
+            id: id.to_owned(),
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut inner) = self.inner.lock() {
+            inner.in_flight.remove(&self.id);
+        }
+    }
 }
 
 const VERIFY: &str = r#"
