@@ -73,6 +73,7 @@ impl AppConfig {
                 login_max_per_address: args.login_max_per_address,
                 password_workers: args.password_workers,
                 password_queue: args.password_queue,
+                webhooks: args.webhooks.settings(),
             },
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,
@@ -329,6 +330,8 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
             }
         }));
     }
+
+    tasks.extend(service::start_delivery(service.clone(), stopped.clone()));
 
     Ok(RunningServer {
         address,

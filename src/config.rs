@@ -183,6 +183,8 @@ pub struct ServeArgs {
         default_value_t = 10
     )]
     pub shutdown_timeout_secs: u64,
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }
 
 impl ServeArgs {
@@ -216,6 +218,62 @@ impl Default for ReadLimitArgs {
         ReadLimitArgs {
             max_import_bytes: 100 * 1024 * 1024,
             max_line_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Webhooks (issue 14): which URLs may receive events, and how this instance
+/// delivers them.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookArgs {
+    #[command(flatten)]
+    pub urls: WebhookUrlArgs,
+    /// Milliseconds an idle instance waits before looking for due deliveries (0: deliver none).
+    #[arg(long, env = "DIDHUB_WEBHOOK_POLL_MS", default_value_t = 500)]
+    pub webhook_poll_ms: u64,
+    /// Seconds a claimed delivery stays this instance's; after a crash, others retry it then.
+    #[arg(long, env = "DIDHUB_WEBHOOK_LEASE_SECS", default_value_t = 60)]
+    pub webhook_lease_secs: i64,
+    /// Attempts in flight to one endpoint from this instance.
+    #[arg(long, env = "DIDHUB_WEBHOOK_PER_ENDPOINT", default_value_t = 4)]
+    pub webhook_per_endpoint: usize,
+}
+
+/// The URL rules of webhooks, shared by `serve` and `didhub webhook add`.
+#[derive(Debug, Clone, Args)]
+pub struct WebhookUrlArgs {
+    /// Hosts webhooks may reach over plain http (comma-separated); all others need https.
+    #[arg(long, env = "DIDHUB_WEBHOOK_ALLOW_HTTP", value_delimiter = ',')]
+    pub webhook_allow_http: Vec<String>,
+    /// Let webhook URLs reach loopback, private, link-local and metadata addresses.
+    #[arg(long, env = "DIDHUB_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+}
+
+impl WebhookUrlArgs {
+    pub fn policy(&self) -> crate::domain::webhook::UrlPolicy {
+        crate::domain::webhook::UrlPolicy {
+            allow_http_hosts: self
+                .webhook_allow_http
+                .iter()
+                .map(|h| h.trim().to_ascii_lowercase())
+                .filter(|h| !h.is_empty())
+                .collect(),
+            allow_private: self.webhook_allow_private,
+        }
+    }
+}
+
+impl WebhookArgs {
+    pub fn settings(&self) -> crate::service::WebhookSettings {
+        crate::service::WebhookSettings {
+            urls: self.urls.policy(),
+            poll_interval: (self.webhook_poll_ms > 0)
+                .then(|| std::time::Duration::from_millis(self.webhook_poll_ms)),
+            // Longer than one attempt can take (10 s timeout), so that a live
+            // instance never loses a lease mid-attempt.
+            lease_secs: self.webhook_lease_secs.max(15),
+            per_endpoint: self.webhook_per_endpoint.max(1),
         }
     }
 }

@@ -126,6 +126,26 @@ fn list_line(list: &str, username: &str) -> String {
 }
 
 on_both_backends! {
+    async fn webhook_add_list_remove_manage_the_operators_endpoints_under_the_url_rules() {
+        let cli = Cli::new().await;
+        let refused = cli.run(&["webhook", "add", "https://127.0.0.1/hook"]);
+        assert_ne!(refused.code, Some(0), "loopback refused: {}", refused.stdout);
+        assert!(refused.stderr.contains("127.0.0.1"), "{}", refused.stderr);
+
+        let added = cli.run(&["webhook", "add", "http://127.0.0.1:9/hook", "--events",
+            "number.assigned,balance.credited", "--webhook-allow-http", "127.0.0.1",
+            "--webhook-allow-private"]);
+        added.assert_success("webhook add");
+        assert!(added.stdout.contains("secret whsec_"), "{}", added.stdout);
+        let list = cli.run(&["webhook", "list"]);
+        list.assert_success("webhook list");
+        assert!(list.stdout.contains("active\thttp://127.0.0.1:9/hook\tnumber.assigned,balance.credited"),
+            "{}", list.stdout);
+        let id = list.stdout.split('\t').next().expect("id").to_owned();
+        cli.run(&["webhook", "remove", &id]).assert_success("webhook remove");
+        assert_eq!(cli.run(&["webhook", "list"]).stdout, "");
+    }
+
     async fn account_create_reads_the_password_from_stdin_and_prints_the_balance() {
         let cli = Cli::new().await;
 

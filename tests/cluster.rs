@@ -31,6 +31,11 @@ struct ServerProcess {
 
 impl ServerProcess {
     fn start(database: &str, workdir: &Path, name: &str) -> ServerProcess {
+        ServerProcess::start_with(database, workdir, name, &[])
+    }
+
+    /// [`ServerProcess::start`] with more `serve` flags.
+    fn start_with(database: &str, workdir: &Path, name: &str, extra: &[&str]) -> ServerProcess {
         let address_file = workdir.join(format!("{name}.address"));
         let _ = std::fs::remove_file(&address_file);
         let log = std::fs::File::create(workdir.join(format!("{name}.log"))).expect("log file");
@@ -44,6 +49,7 @@ impl ServerProcess {
             ])
             .arg("--address-file")
             .arg(&address_file)
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -800,4 +806,165 @@ async fn a_change_made_on_one_instance_routes_on_another_within_a_second() {
 
     a.shutdown().await;
     b.shutdown().await;
+}
+
+/// Numbers and forwards per number of the webhook cluster test: 40 × (1
+/// purchase + 49 forwards) = 2,000 changes.
+const HOOK_NUMBERS: usize = 40;
+const HOOK_FORWARDS: usize = 49;
+
+/// Makes the 2,000 changes through the library (the servers only deliver).
+async fn make_changes(service: &Service) -> Vec<String> {
+    let rows: Vec<String> = (0..HOOK_NUMBERS)
+        .map(|i| format!("+3312346{:04},FR,landline,0.00,0.00", 1000 + i))
+        .collect();
+    let csv = format!(
+        "number,country,type,setup_fee,monthly_cost\n{}\n",
+        rows.join("\n")
+    );
+    service.import_inventory(&csv).await.expect("import");
+    let account = service
+        .create_account("hooked", PASSWORD, None, 0)
+        .await
+        .expect("account");
+    let mut numbers = Vec::new();
+    for i in 0..HOOK_NUMBERS {
+        let number = format!("+3312346{:04}", 1000 + i);
+        let row = service.number_detail(&number).await.expect("number").did;
+        let request = service::AssignRequest {
+            did_id: row.id,
+            idempotency_key: None,
+        };
+        service.assign(account.id, &request).await.expect("bought");
+        numbers.push(number);
+    }
+    for f in 0..HOOK_FORWARDS {
+        for number in &numbers {
+            let did = service.number_detail(number).await.expect("number").did;
+            let destination = format!("+336123{:05}", f);
+            service
+                .set_forward(account.id, did.id, "pstn", &destination)
+                .await
+                .expect("forward");
+        }
+    }
+    numbers
+}
+
+/// Per number, the events accepted must follow the changes' order (a repeat
+/// of the event just accepted is at-least-once, not disorder), all of them.
+fn assert_in_order_and_complete(accepted: &[support::receiver::Received]) {
+    let mut progress: HashMap<String, (i64, HashSet<String>)> = HashMap::new();
+    for request in accepted {
+        let body = request.json();
+        let Some(number) = body["data"]["number"]["number"].as_str() else {
+            continue; // inventory.imported
+        };
+        let step = match body["type"].as_str() {
+            Some("number.assigned") => 0,
+            _ => {
+                body["data"]["number"]["forward"]["destination"]
+                    .as_str()
+                    .and_then(|d| d.get(7..))
+                    .and_then(|d| d.parse::<i64>().ok())
+                    .expect("a forward's destination")
+                    + 1
+            }
+        };
+        let (last, seen) = progress
+            .entry(number.to_owned())
+            .or_insert((-1, HashSet::new()));
+        assert!(step >= *last, "{number}: step {step} after {last}");
+        assert!(
+            step == *last || !seen.contains(&request.id),
+            "{number}: an old event came back"
+        );
+        *last = step;
+        seen.insert(request.id.clone());
+    }
+    assert_eq!(progress.len(), HOOK_NUMBERS);
+    for (number, (last, seen)) in progress {
+        assert_eq!(
+            (last, seen.len()),
+            (HOOK_FORWARDS as i64, HOOK_FORWARDS + 1),
+            "{number}"
+        );
+    }
+}
+
+#[cfg_attr(
+    not(didhub_postgres_tests),
+    ignore = "PostgreSQL half: set DIDHUB_TEST_POSTGRES_URL=postgres://postgres@127.0.0.1:5432/postgres"
+)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_instances_deliver_2000_events_one_at_a_time_in_order_and_survive_a_kill() {
+    let db = TestDatabase::create(support::database::Backend::Postgres).await;
+    let workdir = tempfile::tempdir().expect("workdir");
+    let receiver = support::receiver::Receiver::start(0, 200, Duration::from_millis(3)).await;
+    let service = operator(&db.url).await;
+    let flags = [
+        "--webhook-allow-http",
+        "127.0.0.1",
+        "--webhook-allow-private",
+        "--webhook-poll-ms",
+        "50",
+        "--webhook-lease-secs",
+        "15",
+    ];
+    let mut servers: Vec<ServerProcess> = (0..3)
+        .map(|i| ServerProcess::start_with(&db.url, workdir.path(), &format!("hook{i}"), &flags))
+        .collect();
+    let (_, secret) = {
+        let mut settings = service::Settings::default();
+        settings.webhooks.urls.allow_private = true;
+        settings.webhooks.urls.allow_http_hosts = vec!["127.0.0.1".to_owned()];
+        let store = service.store().clone();
+        Service::new(store, Arc::new(didhub::clock::SystemClock), settings)
+            .create_webhook(None, &receiver.url(), &[])
+            .await
+            .expect("operator endpoint")
+    };
+    let started = Instant::now();
+    let changes = tokio::spawn(async move { make_changes(&service).await });
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while receiver.accepted().len() < 500 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} delivered",
+            receiver.accepted().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    servers[0].kill(); // SIGKILL in the middle of deliveries
+    changes.await.expect("changes made");
+    // Every event once (plus inventory.imported), however many repeats.
+    let distinct = |r: &support::receiver::Receiver| {
+        r.accepted()
+            .iter()
+            .map(|a| a.id.clone())
+            .collect::<HashSet<_>>()
+            .len()
+    };
+    while distinct(&receiver) < HOOK_NUMBERS * (HOOK_FORWARDS + 1) + 1 {
+        assert!(
+            Instant::now() < deadline,
+            "only {} distinct delivered",
+            distinct(&receiver)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "2,000 changes delivered by 3 instances (one killed) in {:?}; {} requests",
+        started.elapsed(),
+        receiver.received().len()
+    );
+    assert_eq!(
+        receiver.overlaps(),
+        0,
+        "one id was being delivered twice at once"
+    );
+    assert_in_order_and_complete(&receiver.accepted());
+    let sample: Vec<_> = receiver.received().into_iter().take(200).collect();
+    support::receiver::verify_with_python(&secret, &sample);
+    drop(servers);
 }

@@ -6,6 +6,7 @@ mod bounded;
 mod inventory;
 mod operator;
 mod remote;
+mod webhook;
 
 use crate::app::{self, AppConfig};
 use crate::clock::SystemClock;
@@ -80,6 +81,9 @@ pub enum Command {
     /// The admin API's audit log.
     #[command(subcommand)]
     Audit(operator::AuditCommand),
+    /// The operator's webhook endpoints, which receive every account's events.
+    #[command(subcommand)]
+    Webhook(webhook::WebhookCommand),
     /// Check an operator key (read from standard input) against --addr and keep it in a 0600 file.
     Login,
     /// Print a shell completion script, e.g. `didhub completions bash > /etc/bash_completion.d/didhub`.
@@ -153,16 +157,19 @@ pub(crate) fn cli_operator() -> service::Operator {
 
 /// A service for one-shot operator commands.
 async fn operator_service(database: &DatabaseArgs) -> anyhow::Result<Service> {
+    operator_service_with(database, service::Settings::default()).await
+}
+
+async fn operator_service_with(
+    database: &DatabaseArgs,
+    settings: service::Settings,
+) -> anyhow::Result<Service> {
     let pool = PoolSettings {
         max_connections: database.db_max_connections.min(4),
         ..database.pool_settings()
     };
     let store = app::open_store(&database.database, &pool).await?;
-    Ok(Service::new(
-        store,
-        Arc::new(SystemClock),
-        service::Settings::default(),
-    ))
+    Ok(Service::new(store, Arc::new(SystemClock), settings))
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -195,6 +202,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Audit(command) => {
             operator::audit(operator_service(&cli.database).await?, command).await
+        }
+        Command::Webhook(command) => {
+            let settings = service::Settings {
+                webhooks: service::WebhookSettings {
+                    urls: command.url_policy(),
+                    ..service::WebhookSettings::default()
+                },
+                ..service::Settings::default()
+            };
+            webhook::run(
+                operator_service_with(&cli.database, settings).await?,
+                command,
+            )
+            .await
         }
         Command::Login => bail_login(),
         Command::Completions { shell } => {

@@ -4,6 +4,7 @@ pub mod billing;
 pub mod catalogue;
 pub mod deny;
 pub mod did_type;
+pub mod event;
 pub mod forward;
 pub mod money;
 pub mod number_gen;
@@ -11,6 +12,7 @@ pub mod operator;
 pub mod phone;
 pub mod routing;
 pub mod text;
+pub mod webhook;
 
 pub use did_type::DidType;
 pub use forward::{ForwardPolicy, ForwardTarget, ForwardType};

@@ -127,6 +127,21 @@ fn describe() {
         Unit::Seconds,
         "Time from a change's announcement by its writer to its application on this instance"
     );
+    // Events and webhooks (issue 14).
+    describe_counter!("didhub_events_total", "Events recorded, by type");
+    describe_gauge!(
+        "didhub_webhook_deliveries_pending",
+        "Webhook deliveries not yet settled (all instances; refreshed every 5 s)"
+    );
+    describe_histogram!(
+        "didhub_webhook_delivery_seconds",
+        Unit::Seconds,
+        "Webhook attempt latency, from connecting to the answer's status"
+    );
+    describe_counter!(
+        "didhub_webhook_failures_total",
+        "Failed webhook attempts (no answer or not 2xx), by endpoint id"
+    );
 }
 
 /// Installs the recorder, so that what happens before the first scrape counts.

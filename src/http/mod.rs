@@ -8,6 +8,7 @@ mod metrics;
 mod openapi;
 mod routing;
 pub mod server;
+mod webhooks;
 mod wire;
 
 use crate::service::Service;
@@ -76,6 +77,7 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(healthz))
         .merge(admin::router())
+        .merge(webhooks::router())
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::serve))
         .fallback(not_found)

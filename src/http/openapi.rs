@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations. A copy is
 //! committed as `openapi.json`; a test fails when the two drift apart.
 
-use super::{admin, compat, routing};
+use super::{admin, compat, routing, webhooks};
 use axum::Json;
 use serde_json::{Value, json};
 use utoipa::Modify;
@@ -43,12 +43,22 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         admin::withdraw::withdraw,
         admin::numbers::show,
         admin::numbers::release,
+        admin::history::history,
+        webhooks::create,
+        webhooks::list,
+        webhooks::show,
+        webhooks::delete,
+        webhooks::rotate_secret,
+        webhooks::send_test,
+        webhooks::deliveries,
+        webhooks::replay,
         admin::stats::stats,
     ),
     modifiers(&RoutingKey),
     tags(
         (name = "provisioning", description = "Search, buy, forward and release numbers"),
         (name = "routing", description = "Where calls go, for the operator's SBC (routing key)"),
+        (name = "webhooks", description = "Signed event notifications to the account's endpoints (account token)"),
         (name = "admin", description = "The operator's admin API (operator key: admin, billing, support or readonly)")
     )
 )]

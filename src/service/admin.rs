@@ -4,6 +4,7 @@
 
 use super::accounts::{post_entry, valid_pbx_host};
 use super::{AccountSummary, Error, LedgerEntry, Operator, Result, Service};
+use crate::domain::event::EventType;
 use crate::store::audit::{self, AuditFilter, AuditRow};
 use crate::store::dids::NumberFilter;
 use crate::store::{self, accounts, admin_idempotency, ledger};
@@ -203,6 +204,8 @@ impl Service {
             balance_minor: balance,
             replayed: false,
         };
+        self.balance_event(&mut tx, account_id, &posted.entry)
+            .await?;
         let currency = account.currency;
         let before =
             serde_json::json!({ "balance": currency.format_minor(balance - posting.amount_minor) });
@@ -277,6 +280,8 @@ impl Service {
             accounts::set_status(&mut *tx, account_id, status).await?;
             if suspending {
                 self.revoke_tokens_in(&mut tx, account_id).await?;
+                self.account_event(&mut tx, EventType::AccountSuspended, account_id)
+                    .await?;
             }
         }
         self.announce(&mut tx, &account_target(account_id)).await?;

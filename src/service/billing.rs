@@ -3,6 +3,7 @@
 
 use super::{Result, Service};
 use crate::domain::billing::next_paid_through;
+use crate::domain::event::EventType;
 use crate::store::{accounts, auth_counters, dids, idempotency, ledger, tokens};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -39,6 +40,7 @@ impl Service {
         tokens::purge_dead(pool, now).await?;
         auth_counters::purge_expired(pool, now).await?;
         idempotency::purge_older_than(pool, now - IDEMPOTENCY_RETENTION_SECS).await?;
+        self.purge_webhook_history().await?;
         Ok(MaintenanceReport {
             renewals,
             aging_ended,
@@ -102,6 +104,8 @@ impl Service {
                             )
                             .await?;
                         }
+                        self.number_event(&mut tx, EventType::NumberRenewed, account_id, did.id)
+                            .await?;
                         tx.commit().await?;
                         report.renewed += 1;
                     }
@@ -113,6 +117,13 @@ impl Service {
                                 .is_some();
                         if reclaimed {
                             self.announce(&mut tx, &did.number).await?;
+                            self.number_event(
+                                &mut tx,
+                                EventType::NumberReclaimed,
+                                account_id,
+                                did.id,
+                            )
+                            .await?;
                         }
                         tx.commit().await?;
                         if reclaimed {

@@ -328,6 +328,7 @@ impl Service {
             "inserted": report.inserted - inserted_before,
             "updated": report.updated - updated_before,
         });
+        self.inventory_event(&mut tx, &after).await?;
         record(
             &mut tx,
             actor,

@@ -8,6 +8,7 @@ mod billing;
 mod changes;
 mod error;
 mod import_stream;
+mod events;
 mod inventory;
 mod numbers;
 mod operators;
@@ -20,6 +21,7 @@ mod shelf;
 mod token_cache;
 mod views;
 mod withdraw;
+mod webhooks;
 
 pub use accounts::AccountSummary;
 pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting, Repricing};
@@ -27,6 +29,7 @@ pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
 pub use billing::{MaintenanceReport, RenewalReport};
 pub use error::{Error, Result};
 pub use import_stream::{InventoryImport, Line, LineSplitter, MAX_REPORTED_PROBLEMS};
+pub use events::Event;
 pub use inventory::{CsvMode, GenerateReport, ImportReport, RowProblem};
 
 /// The CSV columns `inventory import` reads.
@@ -42,6 +45,7 @@ pub use search::{SearchPage, SearchQuery};
 pub use shelf::OnSale;
 pub use views::{Did, DidStatus, Forward, LedgerEntry};
 pub use withdraw::{MAX_WITHDRAW_LISTED, NotWithdrawn, Withdrawal, Withdrawn};
+pub use webhooks::{Endpoint, WebhookSettings, event_body, parse_event_types, start_delivery};
 
 use crate::clock::Clock;
 use crate::domain::deny::DenyList;
@@ -80,6 +84,8 @@ pub struct Settings {
     pub password_workers: usize,
     /// Password jobs that may wait for a worker before logins answer 503 `busy`.
     pub password_queue: usize,
+    /// Webhook URL rules and delivery (issue 14).
+    pub webhooks: WebhookSettings,
 }
 
 impl Default for Settings {
@@ -100,6 +106,7 @@ impl Default for Settings {
             login_max_per_address: 120,
             password_workers: 0,
             password_queue: 64,
+            webhooks: WebhookSettings::default(),
         }
     }
 }

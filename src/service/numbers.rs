@@ -3,6 +3,7 @@
 
 use super::admin::record;
 use super::{Did, Error, Operator, Result, Service, views};
+use crate::domain::event::EventType;
 use crate::domain::forward::{ForwardError, check_resolved};
 use crate::domain::{CountryCode, ForwardTarget, ForwardType};
 use crate::store::{accounts, dids};
@@ -81,6 +82,8 @@ impl Service {
         )
         .await?
         .ok_or(Error::DidNotFound)?;
+        self.number_event(&mut tx, EventType::NumberForwarded, account_id, did_id)
+            .await?;
         self.announce(&mut tx, &row.number).await?;
         tx.commit().await?;
         self.refresh_number(&row.number).await?;
@@ -130,6 +133,8 @@ impl Service {
         let row = dids::release(&mut *tx, did_id, account_id, now, aging_until)
             .await?
             .ok_or(Error::DidNotFound)?;
+        self.number_event(&mut tx, EventType::NumberReleased, account_id, did_id)
+            .await?;
         self.announce(&mut tx, &row.number).await?;
         let before = serde_json::json!({ "status": "assigned", "account_id": account_id });
         let after =

@@ -4,6 +4,7 @@
 
 use super::{Did, Error, Result, Service};
 use crate::domain::billing::add_months;
+use crate::domain::event::EventType;
 use crate::store::{accounts, dids, idempotency, ledger};
 use serde::{Deserialize, Serialize};
 
@@ -193,6 +194,13 @@ impl Service {
                 .map_err(|e| Error::Internal(format!("encoding purchase: {e}")))?;
             idempotency::complete(&mut *tx, account_id, key, 200, &body).await?;
         }
+        self.number_event(
+            &mut tx,
+            EventType::NumberAssigned,
+            account_id,
+            purchase.did.id,
+        )
+        .await?;
         self.announce(&mut tx, &purchase.did.number).await?;
         tx.commit().await?;
         // What the transaction did is known: no need to read it back.

@@ -7,12 +7,14 @@ pub mod admin_idempotency;
 pub mod audit;
 pub mod auth_counters;
 pub mod dids;
+pub mod events;
 pub mod idempotency;
 pub mod ledger;
 pub mod notify;
 pub mod operator_keys;
 pub mod sqlite_file;
 pub mod tokens;
+pub mod webhooks;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::migrate::{Migration, MigrationType, Migrator};
@@ -340,6 +342,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "withdrawn numbers",
                 include_str!("../../migrations/sqlite/0110_withdrawn_numbers.sql"),
             ),
+            // Events and webhooks (issue 14): versions 120-129.
+            (
+                120,
+                "events",
+                include_str!("../../migrations/sqlite/0120_events.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -366,6 +374,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 110,
                 "withdrawn numbers",
                 include_str!("../../migrations/postgres/0110_withdrawn_numbers.sql"),
+            ),
+            // Events and webhooks (issue 14): versions 120-129.
+            (
+                120,
+                "events",
+                include_str!("../../migrations/postgres/0120_events.sql"),
             ),
         ],
     }

@@ -179,6 +179,12 @@ fn endpoint_table(id: i64) -> Vec<(Method, String, Option<Value>, Role)> {
         ),
         (
             Method::GET,
+            "/admin/v1/numbers/+33123456789/history".to_owned(),
+            None,
+            Role::Readonly,
+        ),
+        (
+            Method::GET,
             "/admin/v1/inventory/numbers".to_owned(),
             None,
             Role::Readonly,

@@ -101,7 +101,8 @@ on_both_backends! {
             .expect("JSON");
 
         let paths = document["paths"].as_object().expect("paths");
-        let seed_api: Vec<_> = paths.iter().filter(|(p, _)| p.starts_with("/api/")).collect();
+        let seed_api: Vec<_> = paths.iter().filter(|(p, _)| p.starts_with("/api/") && !p.starts_with("/api/webhooks"))
+            .collect();
         assert_eq!(seed_api.len(), 10);
         for (path, item) in seed_api {
             let operation = &item["post"];

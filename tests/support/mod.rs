@@ -4,4 +4,5 @@
 pub mod backends;
 pub mod database;
 pub mod dns;
+pub mod receiver;
 pub mod sip_client;

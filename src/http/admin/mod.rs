@@ -4,6 +4,7 @@
 
 pub mod accounts;
 pub mod audit;
+pub mod history;
 pub mod inventory;
 pub mod money;
 pub mod numbers;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(inventory::router())
         .merge(numbers::router())
+        .merge(history::router())
         .merge(stats::router())
         .merge(withdraw::router())
 }
