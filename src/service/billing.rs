@@ -39,6 +39,7 @@ impl Service {
         tokens::purge_dead(pool, now).await?;
         auth_counters::purge_expired(pool, now).await?;
         idempotency::purge_older_than(pool, now - IDEMPOTENCY_RETENTION_SECS).await?;
+        self.expire_holds().await?;
         Ok(MaintenanceReport {
             renewals,
             aging_ended,

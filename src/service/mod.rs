@@ -7,9 +7,11 @@ mod auth;
 mod billing;
 mod changes;
 mod error;
+mod holds;
 mod inventory;
 mod numbers;
 mod operators;
+mod order;
 mod passwords;
 mod purchase;
 mod resolve;
@@ -24,7 +26,9 @@ pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting, Rep
 pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
 pub use billing::{MaintenanceReport, RenewalReport};
 pub use error::{Error, Result};
+pub use holds::Hold;
 pub use inventory::{CsvMode, GenerateReport, ImportReport, RowProblem};
+pub use order::{Order, OrderCriteria, OrderFailure, OrderRequest, Quote, QuoteLine};
 
 /// The CSV columns `inventory import` reads.
 pub fn inventory_columns() -> &'static str {

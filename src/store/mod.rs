@@ -7,6 +7,7 @@ pub mod admin_idempotency;
 pub mod audit;
 pub mod auth_counters;
 pub mod dids;
+pub mod holds;
 pub mod idempotency;
 pub mod ledger;
 pub mod notify;
@@ -334,6 +335,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "admin audit",
                 include_str!("../../migrations/sqlite/0101_admin_audit.sql"),
             ),
+            // Holds, bulk orders and quotes (issue 12): 140 to 149.
+            (
+                140,
+                "holds",
+                include_str!("../../migrations/sqlite/0140_holds.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -355,6 +362,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 101,
                 "admin audit",
                 include_str!("../../migrations/postgres/0101_admin_audit.sql"),
+            ),
+            // Holds, bulk orders and quotes (issue 12): 140 to 149.
+            (
+                140,
+                "holds",
+                include_str!("../../migrations/postgres/0140_holds.sql"),
             ),
         ],
     }
