@@ -118,22 +118,38 @@ pub async fn of_account<'e>(
 }
 
 /// Clears the holds that ran out by `now`: housekeeping only, since every
-/// reader already ignores them. Returns the numbers and their former holders.
-pub async fn clear_expired<'e>(
-    db: impl Executor<'e, Database = Any>,
+/// reader already ignores them. Returns the holds cleared (a hold renewed
+/// meanwhile is left alone).
+pub async fn clear_expired(
+    conn: &mut sqlx::AnyConnection,
     now: i64,
 ) -> Result<Vec<HoldRow>, sqlx::Error> {
-    sqlx::query(
-        "UPDATE dids SET held_by = NULL, held_until = NULL \
-         WHERE held_by IS NOT NULL AND held_until <= $1 \
-         RETURNING id, number, held_by, held_until",
+    let expired: Vec<HoldRow> = sqlx::query(
+        "SELECT id, number, held_by, held_until FROM dids \
+         WHERE held_by IS NOT NULL AND held_until <= $1",
     )
     .bind(now)
-    .fetch_all(db)
+    .fetch_all(&mut *conn)
     .await?
     .iter()
     .map(from_row)
-    .collect()
+    .collect::<Result<_, _>>()?;
+    let mut cleared = Vec::with_capacity(expired.len());
+    for hold in expired {
+        let done = sqlx::query(
+            "UPDATE dids SET held_by = NULL, held_until = NULL \
+             WHERE id = $1 AND held_by = $2 AND held_until = $3",
+        )
+        .bind(hold.did_id)
+        .bind(hold.account_id)
+        .bind(hold.held_until)
+        .execute(&mut *conn)
+        .await?;
+        if done.rows_affected() == 1 {
+            cleared.push(hold);
+        }
+    }
+    Ok(cleared)
 }
 
 /// Makes the account's row wait for this transaction: on PostgreSQL a row
