@@ -145,7 +145,7 @@ impl Service {
     /// it: every reader already ignores an expired hold.
     pub async fn expire_holds(&self) -> Result<usize> {
         let mut tx = self.store.begin_write().await?;
-        let expired = holds::clear_expired(&mut *tx, self.now()).await?;
+        let expired = holds::clear_expired(&mut tx, self.now()).await?;
         for hold in &expired {
             self.announce(&mut tx, &hold.number).await?;
         }
