@@ -149,7 +149,7 @@ pub(super) fn render_available(page: &SearchPage) -> Response {
     responses((status = 200, body = AssignResponse),
               (status = 402, description = "insufficient_balance", body = ErrorBody),
               (status = 404, description = "did_not_found", body = ErrorBody),
-              (status = 409, description = "did_not_available", body = ErrorBody),
+              (status = 409, description = "did_not_available, or did_held (another account holds it)", body = ErrorBody),
               (status = 422, description = "idempotency_key_reused or currency_mismatch", body = ErrorBody)))]
 pub async fn assign(State(state): State<AppState>, input: ApiInput) -> Result<Response, ApiError> {
     let account_id = account_of(&state, &input).await?;

@@ -176,3 +176,23 @@ impl Service {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(result: Result<()>) -> &'static str {
+        match result {
+            Err(Error::BadRequest { code, .. }) => code,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn id_lists_must_be_non_empty_short_and_without_repeats() {
+        assert!(check_ids(&[1, 2, 3], 3).is_ok());
+        assert_eq!(code(check_ids(&[], 3)), "missing_field");
+        assert_eq!(code(check_ids(&[1, 2, 3, 4], 3)), "too_many_numbers");
+        assert_eq!(code(check_ids(&[1, 2, 1], 3)), "duplicate_did_id");
+    }
+}

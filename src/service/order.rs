@@ -448,3 +448,35 @@ fn criteria_of(filters: &Filters) -> Criteria<'_> {
         prefix: filters.prefix.as_deref(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_survives_the_trip_through_its_error() {
+        let refusals = [
+            Refusal::NotFound,
+            Refusal::NotAvailable,
+            Refusal::Held {
+                message: "+33123456789 is held for another account".to_owned(),
+            },
+            Refusal::InsufficientBalance {
+                required: "3.50".to_owned(),
+                balance: "1.00".to_owned(),
+            },
+            Refusal::CurrencyMismatch {
+                message: "priced in EUR".to_owned(),
+            },
+        ];
+        for refusal_given in refusals {
+            let failure = OrderFailure {
+                did_id: 7,
+                refusal: refusal_given.clone(),
+            };
+            assert_eq!(refusal(failure.error()).expect("a refusal"), refusal_given);
+        }
+        assert!(refusal(Error::Unavailable).is_err(), "ends the order");
+        assert!(refusal(Error::Internal("x".into())).is_err());
+    }
+}
