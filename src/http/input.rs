@@ -97,13 +97,22 @@ impl ApiInput {
 
     /// Every id given in a list field, and whether it was given as several
     /// values (an array, a repeated field) rather than as one.
+    /// Given several, each must be plain digits (`7`, not ` 07`), so that two
+    /// values name the same number exactly when they are the same text, as the
+    /// OpenAPI document's `uniqueItems` says.
     pub fn ids(&self, name: &'static str) -> Result<(Vec<i64>, bool), ApiError> {
         let several = self.several.iter().any(|n| n == name);
-        let ids = self
-            .lists
-            .get(name)
-            .into_iter()
-            .flatten()
+        let values = self.lists.get(name).map(Vec::as_slice).unwrap_or_default();
+        if several && !values.iter().all(|v| is_plain_id(v)) {
+            return Err(ApiError::bad_request(
+                "invalid_did_id",
+                format!(
+                    "each of several {name} values must be a positive integer without sign, spaces or leading zeros"
+                ),
+            ));
+        }
+        let ids = values
+            .iter()
             .map(|text| parse_id(name, text))
             .collect::<Result<Vec<i64>, ApiError>>()?;
         Ok((ids, several))
@@ -157,6 +166,13 @@ impl ApiInput {
             (None, None) => Ok(None),
         }
     }
+}
+
+/// 1 to 18 digits, the first not 0 (`input::ids`, `openapi::requests::PLAIN_ID`).
+fn is_plain_id(text: &str) -> bool {
+    (1..=18).contains(&text.len())
+        && !text.starts_with('0')
+        && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 fn parse_id(name: &'static str, text: &str) -> Result<i64, ApiError> {
@@ -271,7 +287,7 @@ impl<'de> serde::Deserialize<'de> for Members {
     }
 }
 
-/// A JSON array of ids: each an integer or its text.
+/// A JSON array of ids: integers only (`1` and `"1"` would be one number twice).
 fn insert_list(
     fields: &mut Fields,
     name: String,
@@ -282,11 +298,10 @@ fn insert_list(
     for item in items {
         let text = match item {
             serde_json::Value::Number(n) => integer_text(&n),
-            serde_json::Value::String(s) => s,
             _ => {
                 return Err(ApiError::bad_request(
                     "invalid_field",
-                    format!("each {name} must be an integer or a string"),
+                    format!("each {name} in an array must be an integer"),
                 ));
             }
         };
@@ -483,8 +498,10 @@ mod tests {
         assert_eq!(form.lists["did_id"], ["1", "2"]);
         assert_eq!(form.several, ["did_id"]);
         assert!(!form.single.contains_key("did_id"));
-        let json = parse_json(br#"{"did_id": [3, "4"], "partial": true}"#).expect("valid");
+        let json = parse_json(br#"{"did_id": [3, 4.0], "partial": true}"#).expect("valid");
         assert_eq!(json.lists["did_id"], ["3", "4"]);
+        assert!(parse_json(br#"{"did_id": [3, "4"]}"#).is_err());
+        assert!(is_plain_id("120") && !is_plain_id("012") && !is_plain_id(" 1"));
         assert_eq!(json.single["partial"], "true");
         let one = parse_form(b"did_id=5").expect("valid");
         assert_eq!(one.single["did_id"], "5");

@@ -24,6 +24,8 @@ const WS_CHARS: &str = ws_chars!();
 const WS: &str = concat!("[", ws_chars!(), "]");
 /// End of input; `$` would also match before a final newline.
 const END: &str = r"(?![\s\S])";
+/// The largest did_id with 18 digits: several did_ids are plain digits, 1 to 18.
+const MAX_PLAIN_ID: i64 = 999_999_999_999_999_999;
 /// Longest field value in characters (`input::MAX_FIELD_LEN`).
 const MAX_FIELD_LEN: usize = 4096;
 
@@ -401,18 +403,20 @@ fn field_schema(spec: &FieldSpec, json_body: bool) -> Value {
             }
         }
         Field::IdList { max } => {
-            let text =
+            // Several values must be plain digits (`ApiInput::ids`), so that
+            // `uniqueItems` means what the server's duplicate check means.
+            let one_text =
                 json!({"type": "string", "pattern": integer_text("[1-9][0-9]{0,17}", false)});
-            let one = if json_body {
-                json!({"anyOf": [{"type": "integer", "minimum": 1}, text]})
+            let plain = if json_body {
+                json!({"type": "integer", "minimum": 1, "maximum": MAX_PLAIN_ID})
             } else {
-                text
+                json!({"type": "string", "pattern": format!("^[1-9][0-9]{{0,17}}{END}")})
             };
-            let many = json!({"type": "array", "items": one, "minItems": 1, "maxItems": max});
+            let many = json!({"type": "array", "items": plain, "minItems": 1, "maxItems": max, "uniqueItems": true});
             if json_body {
-                json!({"anyOf": [one, many]})
+                json!({"anyOf": [{"type": "integer", "minimum": 1, "maximum": i64::MAX}, one_text, many]})
             } else {
-                many
+                json!({"anyOf": [one_text, many]})
             }
         }
         Field::Flag => {
