@@ -118,6 +118,7 @@ on_both_backends! {
             .await;
         assert_eq!(not_mine.body["count"], 0, "bob cannot lift alice's hold");
         assert!(!visible(&app, &bob, FR_LANDLINE_2).await);
+        app.assert_ledger_invariant().await;
     }
 
     async fn hold_requests_out_of_bounds_are_refused_and_hold_nothing() {
@@ -154,6 +155,7 @@ on_both_backends! {
         app.clock.advance(600);
         let after_expiry = hold(&app, &alice, json!({"did_id": [ids[20], ids[21]]})).await;
         assert_eq!(after_expiry.status, StatusCode::OK, "expired holds do not count: {}", after_expiry.body);
+        app.assert_ledger_invariant().await;
     }
 
     async fn maintenance_clears_expired_holds_without_changing_what_anyone_sees() {
@@ -170,5 +172,6 @@ on_both_backends! {
         assert!(visible(&app, &bob, FR_LANDLINE_1).await);
         let holds = app.post("/api/did/holds", &[("token", &alice)]).await;
         assert_eq!(holds.body["count"], 0);
+        app.assert_ledger_invariant().await;
     }
 }

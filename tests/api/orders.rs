@@ -127,7 +127,12 @@ on_both_backends! {
             .post("/api/did/release", &[("token", &alice), ("did_id", &a.to_string()), ("did_id", &b.to_string())])
             .await;
         assert_eq!((release_two.status, release_two.code()), (StatusCode::BAD_REQUEST, "invalid_did_id"));
+        let padded = app
+            .post("/api/did/assign", &[("token", &alice), ("did_id", &a.to_string()), ("did_id", &format!(" 0{b}"))])
+            .await;
+        assert_eq!((padded.status, padded.code()), (StatusCode::BAD_REQUEST, "invalid_did_id"), "several ids are plain digits");
         assert_eq!(app.balance(&alice).await, "20.00");
+        app.assert_ledger_invariant().await;
     }
 
     async fn a_partial_order_buys_what_it_can_and_reports_each_refusal() {
@@ -311,5 +316,7 @@ on_both_backends! {
         assert_eq!(partial.body["total"], "3.50");
         assert_eq!(partial.body["failed"][0]["error"]["code"], "did_held");
         assert_eq!((unknown.status, unknown.code()), (StatusCode::NOT_FOUND, "did_not_found"));
+        assert_eq!(app.balance(&alice).await, "10.00");
+        app.assert_ledger_invariant().await;
     }
 }
