@@ -968,3 +968,204 @@ async fn three_instances_deliver_2000_events_one_at_a_time_in_order_and_survive_
     support::receiver::verify_with_python(&secret, &sample);
     drop(servers);
 }
+
+/// Holds and bulk orders (issue 12) through two instances in this process.
+mod orders_across_instances {
+    use super::*;
+    use didhub::clock::{Clock, ManualClock};
+    use serde_json::json;
+
+    async fn two_instances(
+        database: &str,
+        clock: Arc<dyn Clock>,
+    ) -> (didhub::app::RunningServer, didhub::app::RunningServer) {
+        let a = didhub::app::start(in_process_config(database, "key"), Arc::clone(&clock))
+            .await
+            .expect("instance A");
+        let b = didhub::app::start(in_process_config(database, "key"), clock)
+            .await
+            .expect("instance B");
+        (a, b)
+    }
+
+    async fn post_json(
+        client: &reqwest::Client,
+        url: &str,
+        token: &str,
+        body: Value,
+    ) -> (StatusCode, Value) {
+        let response = client
+            .post(url)
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status();
+        (status, response.json().await.expect("json"))
+    }
+
+    /// The did_ids an answer says were bought.
+    fn bought(status: StatusCode, body: &Value) -> Vec<String> {
+        if status != StatusCode::OK {
+            return Vec::new();
+        }
+        match body["dids"].as_array() {
+            Some(dids) => dids.iter().map(|d| d["did_id"].to_string()).collect(),
+            None => vec![body["did_id"].to_string()],
+        }
+    }
+
+    async fn visible_on(client: &reqwest::Client, base: &str, token: &str, number: &str) -> bool {
+        let (status, body) = post(
+            client,
+            &format!("{base}/api/did/available"),
+            &[("token", token), ("country", "FR"), ("limit", "500")],
+        )
+        .await
+        .expect("search");
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["dids"]
+            .as_array()
+            .expect("dids")
+            .iter()
+            .any(|d| d["did_number"] == number)
+    }
+
+    /// One account's mix of orders: a bulk order, an order by criteria, a hold
+    /// then a purchase of what it holds, a partial bulk order.
+    async fn shopper(
+        client: &reqwest::Client,
+        base: &str,
+        token: &str,
+        ids: &[i64],
+        i: usize,
+    ) -> Vec<String> {
+        let window = |start: usize, len: usize| -> Vec<i64> {
+            (0..len).map(|k| ids[(start + k) % ids.len()]).collect()
+        };
+        let mut got = Vec::new();
+        let assign = format!("{base}/api/did/assign");
+        let (s, b) = post_json(client, &assign, token, json!({"did_id": window(i * 3, 4)})).await;
+        got.extend(bought(s, &b));
+        let order = format!("{base}/api/did/order");
+        let (s, b) = post_json(
+            client,
+            &order,
+            token,
+            json!({"country": "FR", "quantity": 2}),
+        )
+        .await;
+        assert!(
+            s == StatusCode::OK || b["error"]["code"] == "not_enough_numbers",
+            "{s} {b}"
+        );
+        got.extend(bought(s, &b));
+        let held = window(i * 5 + 1, 2);
+        let hold = format!("{base}/api/did/hold");
+        let (s, _) = post_json(client, &hold, token, json!({"did_id": held})).await;
+        if s == StatusCode::OK {
+            let (s, b) = post_json(client, &assign, token, json!({"did_id": held})).await;
+            assert!(
+                s == StatusCode::OK || s == StatusCode::PAYMENT_REQUIRED,
+                "holder's purchase: {s} {b}"
+            );
+            got.extend(bought(s, &b));
+        }
+        let (s, b) = post_json(
+            client,
+            &assign,
+            token,
+            json!({"did_id": window(i * 7, 6), "partial": true}),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+        got.extend(bought(s, &b));
+        got
+    }
+
+    on_both_backends! {
+        async fn two_instances_never_sell_a_number_twice_under_bulk_orders_and_holds() {
+            let db = TestDatabase::create(current_backend()).await;
+            let (a, b) = two_instances(&db.url, Arc::new(didhub::clock::SystemClock)).await;
+            let bases = [format!("http://{}", a.address), format!("http://{}", b.address)];
+            let service = operator(&db.url).await;
+            let numbers = twenty_numbers(&service).await;
+            let client = reqwest::Client::new();
+            let mut tokens = Vec::new();
+            for i in 0..6 {
+                let name = format!("shopper{i}");
+                service.create_account(&name, PASSWORD, None, 30_00).await.expect("account");
+                tokens.push((name.clone(), login(&client, &bases[i % 2], &name).await));
+            }
+            let ids: Vec<i64> = ids_of(&client, &bases[0], &tokens[0].1, &numbers)
+                .await
+                .iter()
+                .map(|id| id.parse().expect("id"))
+                .collect();
+            assert_eq!(ids.len(), 20);
+
+            let runs = tokens
+                .iter()
+                .enumerate()
+                .map(|(i, (_, token))| shopper(&client, &bases[i % 2], token, &ids, i));
+            let results = join_all(runs).await;
+
+            let mut expected: HashMap<String, HashSet<String>> = HashMap::new();
+            let mut sold_once = HashSet::new();
+            for ((name, _), got) in tokens.iter().zip(results) {
+                for id in got {
+                    assert!(sold_once.insert(id.clone()), "did {id} sold twice");
+                    expected.entry(name.clone()).or_default().insert(id);
+                }
+            }
+            assert!(sold_once.len() >= 10, "the race sold {} numbers", sold_once.len());
+            assert_books_balance(&service, &expected).await;
+            a.shutdown().await;
+            b.shutdown().await;
+        }
+
+        async fn a_hold_on_one_instance_hides_the_number_on_the_other_until_it_ends() {
+            let db = TestDatabase::create(current_backend()).await;
+            let clock = ManualClock::starting_at(chrono::Utc::now().timestamp());
+            let (a, b) = two_instances(&db.url, Arc::new(clock.clone())).await;
+            let (base_a, base_b) = (format!("http://{}", a.address), format!("http://{}", b.address));
+            let service = operator(&db.url).await;
+            let numbers = twenty_numbers(&service).await;
+            for name in ["alice", "bob"] {
+                service.create_account(name, PASSWORD, None, 10_00).await.expect("account");
+            }
+            let client = reqwest::Client::new();
+            let alice = login(&client, &base_a, "alice").await;
+            let bob = login(&client, &base_b, "bob").await;
+            let did_id = ids_of(&client, &base_a, &alice, &numbers[..1]).await[0].clone();
+
+            let (status, body) = post(&client, &format!("{base_a}/api/did/hold"), &[("token", &alice), ("did_id", &did_id)])
+                .await
+                .expect("hold");
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let started = Instant::now();
+            while visible_on(&client, &base_b, &bob, &numbers[0]).await {
+                assert!(started.elapsed() < Duration::from_secs(1), "B still offers the held number");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            let (status, body) = post(&client, &format!("{base_b}/api/did/assign"), &[("token", &bob), ("did_id", &did_id)])
+                .await
+                .expect("assign");
+            assert_eq!(status, StatusCode::CONFLICT, "{body}");
+            assert_eq!(body["error"]["code"], "did_held");
+
+            // The hold ends with the clock, on every instance, with no announcement.
+            clock.advance(600);
+            assert!(visible_on(&client, &base_b, &bob, &numbers[0]).await, "B offers it again at once");
+            let (status, body) = post(&client, &format!("{base_b}/api/did/assign"), &[("token", &bob), ("did_id", &did_id)])
+                .await
+                .expect("assign");
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let expected = HashMap::from([("bob".to_owned(), HashSet::from([did_id]))]);
+            assert_books_balance(&service, &expected).await;
+            a.shutdown().await;
+            b.shutdown().await;
+        }
+    }
+}

@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-async fn account_of(state: &AppState, input: &ApiInput) -> Result<i64, ApiError> {
+pub(super) async fn account_of(state: &AppState, input: &ApiInput) -> Result<i64, ApiError> {
     let token = input
         .token()
         .ok_or(ApiError(crate::service::Error::Unauthorized))?;
@@ -98,7 +98,7 @@ pub async fn available(
     State(state): State<AppState>,
     input: ApiInput,
 ) -> Result<Response, ApiError> {
-    account_of(&state, &input).await?;
+    let account_id = account_of(&state, &input).await?;
     let query = SearchQuery {
         country: input.required("country")?.to_owned(),
         did_type: input.optional("type").map(str::to_owned),
@@ -107,6 +107,7 @@ pub async fn available(
         contains: input.optional("contains").map(str::to_owned),
         limit: input.optional_int("limit")?,
         cursor: input.optional("cursor").map(str::to_owned),
+        viewer: Some(account_id),
     };
     let page = state.service.search_available(&query).await?;
     Ok(render_available(&page))
@@ -148,10 +149,13 @@ pub(super) fn render_available(page: &SearchPage) -> Response {
     responses((status = 200, body = AssignResponse),
               (status = 402, description = "insufficient_balance", body = ErrorBody),
               (status = 404, description = "did_not_found", body = ErrorBody),
-              (status = 409, description = "did_not_available", body = ErrorBody),
+              (status = 409, description = "did_not_available, or did_held (another account holds it)", body = ErrorBody),
               (status = 422, description = "idempotency_key_reused or currency_mismatch", body = ErrorBody)))]
 pub async fn assign(State(state): State<AppState>, input: ApiInput) -> Result<Response, ApiError> {
     let account_id = account_of(&state, &input).await?;
+    if super::orders::wants_order(&input)? {
+        return super::orders::assign_several(&state, account_id, &input).await;
+    }
     let request = AssignRequest {
         did_id: input.positive_id("did_id")?,
         idempotency_key: input.idempotency_key()?,

@@ -49,38 +49,42 @@ pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response
     (status, Json(body)).into_response()
 }
 
+/// The status and stable code of a service error: the one mapping, used for
+/// whole answers and for the per-number results of a partial order.
+pub fn status_and_code(error: &Error) -> (StatusCode, &'static str) {
+    match error {
+        Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
+        Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
+        Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
+        Error::AccountSuspended => (StatusCode::FORBIDDEN, "account_suspended"),
+        Error::LoginThrottled { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
+        Error::BadRequest {
+            code: BODY_TOO_LARGE,
+            ..
+        } => (StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE),
+        Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
+        Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
+        Error::DidNotFound => (StatusCode::NOT_FOUND, "did_not_found"),
+        Error::DidNotAvailable => (StatusCode::CONFLICT, "did_not_available"),
+        Error::UnknownDid(_) => (StatusCode::NOT_FOUND, "did_not_found"),
+        Error::Refused { code, .. } => (StatusCode::CONFLICT, *code),
+        Error::InsufficientBalance { .. } => (StatusCode::PAYMENT_REQUIRED, "insufficient_balance"),
+        Error::IdempotencyKeyReused => (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+        Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+        Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+        Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
+        Error::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
+        Error::Internal(cause) => {
+            tracing::error!(%cause, "internal error");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let error = self.0;
-        let (status, code) = match &error {
-            Error::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            Error::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
-            Error::Forbidden { .. } => (StatusCode::FORBIDDEN, "forbidden"),
-            Error::AccountSuspended => (StatusCode::FORBIDDEN, "account_suspended"),
-            Error::LoginThrottled { .. } => (StatusCode::TOO_MANY_REQUESTS, "too_many_attempts"),
-            Error::BadRequest {
-                code: BODY_TOO_LARGE,
-                ..
-            } => (StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE),
-            Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, *code),
-            Error::Unprocessable { code, .. } => (StatusCode::UNPROCESSABLE_ENTITY, *code),
-            Error::DidNotFound => (StatusCode::NOT_FOUND, "did_not_found"),
-            Error::DidNotAvailable => (StatusCode::CONFLICT, "did_not_available"),
-            Error::InsufficientBalance { .. } => {
-                (StatusCode::PAYMENT_REQUIRED, "insufficient_balance")
-            }
-            Error::IdempotencyKeyReused => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
-            }
-            Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
-            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
-            Error::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),
-            Error::Internal(cause) => {
-                tracing::error!(%cause, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal_error")
-            }
-        };
+        let (status, code) = status_and_code(&error);
         let mut response = error_response(status, code, &error.to_string());
         let headers = response.headers_mut();
         match &error {

@@ -15,7 +15,7 @@ const MAX_FIELDS: usize = 64;
 
 /// Every field some handler reads. Others are ignored whatever their name,
 /// length or type, as the OpenAPI document promises (`additionalProperties`).
-const KNOWN_FIELDS: [&str; 13] = [
+const KNOWN_FIELDS: [&str; 17] = [
     "token",
     "username",
     "password",
@@ -29,16 +29,39 @@ const KNOWN_FIELDS: [&str; 13] = [
     "did_id",
     "idempotency_key",
     "destination",
+    // Holds, bulk orders and quotes.
+    "partial",
+    "dry_run",
+    "quantity",
+    "ttl_seconds",
 ];
 
 /// The known fields a JSON body may give as a number; the others take strings only,
 /// so that `{"contains": 12}` is refused as the document's `type: string` says.
-const NUMERIC_FIELDS: [&str; 2] = ["did_id", "limit"];
+const NUMERIC_FIELDS: [&str; 4] = ["did_id", "limit", "quantity", "ttl_seconds"];
+
+/// The known fields a JSON body may give as `true` or `false`.
+const BOOLEAN_FIELDS: [&str; 2] = ["partial", "dry_run"];
+
+/// Fields that may name several values: a form repeats them, JSON gives an array.
+const LIST_FIELDS: [&str; 1] = ["did_id"];
+
+/// A request body's fields: single values, and every value of a list field.
+#[derive(Debug, Default)]
+struct Fields {
+    single: HashMap<String, String>,
+    /// Every value of each list field, in order, however it was given.
+    lists: HashMap<String, Vec<String>>,
+    /// List fields given as several values (a JSON array, a repeated form field).
+    several: Vec<String>,
+}
 
 /// The flat string fields of a request body plus the headers that stand in for fields.
 #[derive(Debug, Default)]
 pub struct ApiInput {
     fields: HashMap<String, String>,
+    lists: HashMap<String, Vec<String>>,
+    several: Vec<String>,
     bearer: Option<String>,
     idempotency_key: Option<String>,
     peer: Option<IpAddr>,
@@ -63,16 +86,49 @@ impl ApiInput {
     }
 
     pub fn positive_id(&self, name: &'static str) -> Result<i64, ApiError> {
-        let text = self.required(name)?.trim();
-        text.parse::<i64>()
-            .ok()
-            .filter(|id| *id > 0)
-            .ok_or_else(|| {
-                ApiError::bad_request(
-                    "invalid_did_id",
-                    format!("{name} must be a positive integer"),
-                )
-            })
+        if self.several.iter().any(|n| n == name) {
+            return Err(ApiError::bad_request(
+                "invalid_did_id",
+                format!("this endpoint takes a single {name}"),
+            ));
+        }
+        parse_id(name, self.required(name)?)
+    }
+
+    /// Every id given in a list field, and whether it was given as several
+    /// values (an array, a repeated field) rather than as one.
+    /// Given several, each must be plain digits (`7`, not ` 07`), so that two
+    /// values name the same number exactly when they are the same text, as the
+    /// OpenAPI document's `uniqueItems` says.
+    pub fn ids(&self, name: &'static str) -> Result<(Vec<i64>, bool), ApiError> {
+        let several = self.several.iter().any(|n| n == name);
+        let values = self.lists.get(name).map(Vec::as_slice).unwrap_or_default();
+        if several && !values.iter().all(|v| is_plain_id(v)) {
+            return Err(ApiError::bad_request(
+                "invalid_did_id",
+                format!(
+                    "each of several {name} values must be a positive integer without sign, spaces or leading zeros"
+                ),
+            ));
+        }
+        let ids = values
+            .iter()
+            .map(|text| parse_id(name, text))
+            .collect::<Result<Vec<i64>, ApiError>>()?;
+        Ok((ids, several))
+    }
+
+    /// A yes/no field: true, false, 1, 0, yes, no (absent: false).
+    pub fn flag(&self, name: &'static str) -> Result<bool, ApiError> {
+        match self.optional(name).map(|v| v.trim().to_ascii_lowercase()) {
+            None => Ok(false),
+            Some(v) if matches!(v.as_str(), "true" | "1" | "yes") => Ok(true),
+            Some(v) if matches!(v.as_str(), "false" | "0" | "no") => Ok(false),
+            Some(_) => Err(ApiError::bad_request(
+                "invalid_field",
+                format!("{name} must be true or false"),
+            )),
+        }
     }
 
     pub fn optional_int(&self, name: &'static str) -> Result<Option<i64>, ApiError> {
@@ -112,6 +168,26 @@ impl ApiInput {
     }
 }
 
+/// 1 to 18 digits, the first not 0 (`input::ids`, `openapi::requests::PLAIN_ID`).
+fn is_plain_id(text: &str) -> bool {
+    (1..=18).contains(&text.len())
+        && !text.starts_with('0')
+        && text.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn parse_id(name: &'static str, text: &str) -> Result<i64, ApiError> {
+    text.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "invalid_did_id",
+                format!("{name} must be a positive integer"),
+            )
+        })
+}
+
 /// Refuses control characters (NUL above all, which PostgreSQL cannot store)
 /// before any field or credential reaches a use case or the database.
 pub fn refuse_control_chars(field: &str, value: &str) -> Result<(), ApiError> {
@@ -136,11 +212,7 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
-fn insert_field(
-    fields: &mut HashMap<String, String>,
-    name: String,
-    value: String,
-) -> Result<(), ApiError> {
+fn insert_field(fields: &mut Fields, name: String, value: String) -> Result<(), ApiError> {
     if !KNOWN_FIELDS.contains(&name.as_str()) {
         return Ok(());
     }
@@ -151,11 +223,22 @@ fn insert_field(
             format!("field {name} is too long"),
         ));
     }
-    if fields.len() >= MAX_FIELDS {
+    if fields.single.len() >= MAX_FIELDS {
         return Err(ApiError::bad_request("invalid_body", "too many fields"));
     }
     refuse_control_chars(&name, &value)?;
-    if fields.insert(name.clone(), value).is_some() {
+    if LIST_FIELDS.contains(&name.as_str()) {
+        let values = fields.lists.entry(name.clone()).or_default();
+        values.push(value.clone());
+        if values.len() > 1 {
+            fields.single.remove(&name);
+            if !fields.several.contains(&name) {
+                fields.several.push(name);
+            }
+            return Ok(());
+        }
+    }
+    if fields.single.insert(name.clone(), value).is_some() {
         return Err(ApiError::bad_request(
             "invalid_body",
             format!("field {name} is given twice"),
@@ -164,10 +247,10 @@ fn insert_field(
     Ok(())
 }
 
-fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
+fn parse_form(body: &[u8]) -> Result<Fields, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|_| ApiError::bad_request("invalid_body", "body is not valid form data"))?;
-    let mut fields = HashMap::new();
+    let mut fields = Fields::default();
     for (name, value) in pairs {
         insert_field(&mut fields, name, value)?;
     }
@@ -204,6 +287,34 @@ impl<'de> serde::Deserialize<'de> for Members {
     }
 }
 
+/// A JSON array of ids: integers only (`1` and `"1"` would be one number twice).
+fn insert_list(
+    fields: &mut Fields,
+    name: String,
+    items: Vec<serde_json::Value>,
+) -> Result<(), ApiError> {
+    fields.lists.insert(name.clone(), Vec::new());
+    fields.several.push(name.clone());
+    for item in items {
+        let text = match item {
+            serde_json::Value::Number(n) => integer_text(&n),
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid_field",
+                    format!("each {name} in an array must be an integer"),
+                ));
+            }
+        };
+        insert_field(fields, name.clone(), text)?;
+    }
+    // One element or none is still "several": the array form was chosen.
+    fields.single.remove(&name);
+    if !fields.several.contains(&name) {
+        fields.several.push(name);
+    }
+    Ok(())
+}
+
 /// A JSON number as the decimal text of the integer it is: JSON Schema counts
 /// `12.0` as the integer 12. Other numbers keep their text (and are then refused).
 fn integer_text(number: &serde_json::Number) -> String {
@@ -215,16 +326,30 @@ fn integer_text(number: &serde_json::Number) -> String {
     }
 }
 
-fn parse_json(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
+fn parse_json(body: &[u8]) -> Result<Fields, ApiError> {
     let Members(members) = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request("invalid_body", format!("body must be a JSON object: {e}"))
     })?;
-    let mut fields = HashMap::new();
+    let mut fields = Fields::default();
     for (name, value) in members {
         if !KNOWN_FIELDS.contains(&name.as_str()) {
             continue;
         }
+        if fields.lists.contains_key(&name) {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                format!("field {name} is given twice"),
+            ));
+        }
+        let value = match value {
+            serde_json::Value::Array(items) if LIST_FIELDS.contains(&name.as_str()) => {
+                insert_list(&mut fields, name, items)?;
+                continue;
+            }
+            other => other,
+        };
         let text = match value {
+            serde_json::Value::Bool(b) if BOOLEAN_FIELDS.contains(&name.as_str()) => b.to_string(),
             serde_json::Value::String(s) => s,
             serde_json::Value::Number(n) if NUMERIC_FIELDS.contains(&name.as_str()) => {
                 integer_text(&n)
@@ -295,7 +420,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
                 }
             })?;
         let fields = if body.iter().all(u8::is_ascii_whitespace) {
-            HashMap::new()
+            Fields::default()
         } else {
             match content_type.as_deref() {
                 Some("application/json") => parse_json(&body)?,
@@ -310,7 +435,9 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
             }
         };
         Ok(ApiInput {
-            fields,
+            fields: fields.single,
+            lists: fields.lists,
+            several: fields.several,
             bearer,
             idempotency_key,
             peer,
@@ -326,15 +453,16 @@ mod tests {
     fn json_numbers_and_strings_become_fields() {
         let fields =
             parse_json(br#"{"did_id": 12, "token": "abc", "cursor": null}"#).expect("valid");
-        assert_eq!(fields.get("did_id").map(String::as_str), Some("12"));
-        assert_eq!(fields.get("token").map(String::as_str), Some("abc"));
-        assert!(!fields.contains_key("cursor"));
-        assert!(parse_json(br#"{"did_id": [1]}"#).is_err());
+        assert_eq!(fields.single.get("did_id").map(String::as_str), Some("12"));
+        assert_eq!(fields.single.get("token").map(String::as_str), Some("abc"));
+        assert!(!fields.single.contains_key("cursor"));
+        assert!(parse_json(br#"{"did_id": [true]}"#).is_err());
+        assert!(parse_json(br#"{"limit": [1]}"#).is_err());
         assert!(parse_json(br#"{"did_id": true}"#).is_err());
         assert!(parse_json(br#"{"contains": 12}"#).is_err());
         let whole = parse_json(br#"{"did_id": 420.0, "limit": 1.5}"#).expect("valid");
-        assert_eq!(whole.get("did_id").map(String::as_str), Some("420"));
-        assert_eq!(whole.get("limit").map(String::as_str), Some("1.5"));
+        assert_eq!(whole.single.get("did_id").map(String::as_str), Some("420"));
+        assert_eq!(whole.single.get("limit").map(String::as_str), Some("1.5"));
         assert!(parse_json(b"[1,2]").is_err());
         assert!(parse_json(br#"{"did_id": 1, "did_id": 2}"#).is_err());
     }
@@ -365,9 +493,28 @@ mod tests {
     }
 
     #[test]
+    fn did_id_lists_come_as_repeated_form_fields_or_json_arrays() {
+        let form = parse_form(b"did_id=1&did_id=2&token=t").expect("valid");
+        assert_eq!(form.lists["did_id"], ["1", "2"]);
+        assert_eq!(form.several, ["did_id"]);
+        assert!(!form.single.contains_key("did_id"));
+        let json = parse_json(br#"{"did_id": [3, 4.0], "partial": true}"#).expect("valid");
+        assert_eq!(json.lists["did_id"], ["3", "4"]);
+        assert!(parse_json(br#"{"did_id": [3, "4"]}"#).is_err());
+        assert!(is_plain_id("120") && !is_plain_id("012") && !is_plain_id(" 1"));
+        assert_eq!(json.single["partial"], "true");
+        let one = parse_form(b"did_id=5").expect("valid");
+        assert_eq!(one.single["did_id"], "5");
+        assert!(one.several.is_empty());
+        let array_of_one = parse_json(br#"{"did_id": [5]}"#).expect("valid");
+        assert_eq!(array_of_one.several, ["did_id"]);
+        assert!(parse_json(br#"{"token": true}"#).is_err());
+    }
+
+    #[test]
     fn forms_refuse_repeated_fields() {
         assert!(parse_form(b"did_id=1&token=2").is_ok());
-        assert!(parse_form(b"did_id=1&did_id=2").is_err());
+        assert!(parse_form(b"token=1&token=2").is_err());
         // Fields no handler reads are ignored, repeated or not.
         assert!(parse_form(b"a=1&a=2").is_ok());
     }

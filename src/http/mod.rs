@@ -6,6 +6,8 @@ pub mod error;
 mod input;
 mod metrics;
 mod openapi;
+mod order_wire;
+mod orders;
 mod routing;
 pub mod server;
 mod webhooks;
@@ -71,6 +73,11 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/api/did/list", post(compat::list))
         .route("/api/did/forward", post(compat::forward))
         .route("/api/did/release", post(compat::release))
+        // Holds, bulk orders and quotes.
+        .route("/api/did/hold", post(orders::hold))
+        .route("/api/did/unhold", post(orders::unhold))
+        .route("/api/did/holds", post(orders::holds).get(orders::holds_get))
+        .route("/api/did/order", post(orders::order))
         .route("/v1/routing/freeswitch", post(routing::freeswitch))
         .route("/v1/routing/{number}", get(routing::lookup))
         .route("/v1/routing/{number}/kamailio", get(routing::kamailio))

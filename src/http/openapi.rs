@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations. A copy is
 //! committed as `openapi.json`; a test fails when the two drift apart.
 
-use super::{admin, compat, routing, webhooks};
+use super::{admin, compat, order_wire, orders, routing, webhooks};
 use axum::Json;
 use serde_json::{Value, json};
 use utoipa::Modify;
@@ -22,6 +22,11 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         compat::list,
         compat::forward,
         compat::release,
+        orders::hold,
+        orders::unhold,
+        orders::holds,
+        orders::holds_get,
+        orders::order,
         routing::lookup,
         routing::kamailio,
         routing::freeswitch,
@@ -54,6 +59,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         webhooks::replay,
         admin::stats::stats,
     ),
+    components(schemas(order_wire::OrderResponse, order_wire::QuoteResponse)),
     modifiers(&RoutingKey),
     tags(
         (name = "provisioning", description = "Search, buy, forward and release numbers"),
@@ -95,7 +101,7 @@ const BODY_CODES: &str = "invalid_body, invalid_field, field_too_long, invalid_c
                           unsupported_media_type";
 
 /// The 400 codes of each seed API operation beyond `BODY_CODES`.
-const BAD_REQUEST_CODES: [(&str, &str); 10] = [
+const BAD_REQUEST_CODES: [(&str, &str); 14] = [
     ("/api/login", "missing_credentials"),
     ("/api/logout", ""),
     ("/api/balance", ""),
@@ -111,7 +117,22 @@ const BAD_REQUEST_CODES: [(&str, &str); 10] = [
     ),
     (
         "/api/did/assign",
-        "missing_field, invalid_did_id, invalid_idempotency_key",
+        "missing_field, invalid_did_id, invalid_idempotency_key, duplicate_did_id, \
+         too_many_numbers (over 100)",
+    ),
+    (
+        "/api/did/hold",
+        "missing_field, invalid_did_id, duplicate_did_id, too_many_numbers (over 10), invalid_ttl",
+    ),
+    (
+        "/api/did/unhold",
+        "missing_field, invalid_did_id, duplicate_did_id, too_many_numbers (over 20)",
+    ),
+    ("/api/did/holds", ""),
+    (
+        "/api/did/order",
+        "missing_field, unknown_country, invalid_type, invalid_filter, invalid_quantity, \
+         invalid_idempotency_key",
     ),
     ("/api/did/release", "missing_field, invalid_did_id"),
     (
@@ -174,7 +195,25 @@ fn add_common_answers(doc: &mut Value) {
 
 /// What the annotations cannot say about single operations.
 fn add_details(doc: &mut Value) {
-    if let Some(parameters) = doc["paths"]["/api/did/assign"]["post"]["parameters"].as_array_mut() {
+    let answers = |names: &[&str]| {
+        let refs: Vec<Value> = names
+            .iter()
+            .map(|n| json!({"$ref": format!("#/components/schemas/{n}")}))
+            .collect();
+        json!({"application/json": {"schema": {"oneOf": refs}}})
+    };
+    doc["paths"]["/api/did/assign"]["post"]["responses"]["200"]["content"] =
+        answers(&["AssignResponse", "OrderResponse", "QuoteResponse"]);
+    doc["paths"]["/api/did/assign"]["post"]["responses"]["200"]["description"] = json!(
+        "AssignResponse for one did_id; OrderResponse for several (an array, a repeated \
+         field) or partial=true; QuoteResponse with dry_run=true"
+    );
+    doc["paths"]["/api/did/order"]["post"]["responses"]["200"]["content"] =
+        answers(&["OrderResponse", "QuoteResponse"]);
+    for path in ["/api/did/assign", "/api/did/order"] {
+        let Some(parameters) = doc["paths"][path]["post"]["parameters"].as_array_mut() else {
+            continue;
+        };
         for parameter in parameters {
             if parameter["name"] == "Idempotency-Key" {
                 // `purchase::check_key`: 1 to 255 printable ASCII characters.

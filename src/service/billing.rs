@@ -41,6 +41,7 @@ impl Service {
         auth_counters::purge_expired(pool, now).await?;
         idempotency::purge_older_than(pool, now - IDEMPOTENCY_RETENTION_SECS).await?;
         self.purge_webhook_history().await?;
+        self.expire_holds().await?;
         Ok(MaintenanceReport {
             renewals,
             aging_ended,

@@ -16,7 +16,8 @@ impl Service {
     pub async fn refresh_number(&self, number: &str) -> Result<()> {
         self.refresh_route(number).await?;
         let row = dids::find_by_number(self.store.pool(), number).await?;
-        self.shelf.update(number, row)
+        self.shelf.update(number, row)?;
+        self.refresh_hold(number).await
     }
 
     /// Records in memory a purchase this process just committed: the number
@@ -51,6 +52,7 @@ impl Service {
             loaded??;
         }
         let touched = self.shelf.restock(on_sale);
+        self.reload_holds().await?;
         for number in touched {
             let row = dids::find_by_number(self.store.pool(), &number).await?;
             self.shelf.update(&number, row)?;

@@ -31,6 +31,13 @@ pub enum Error {
     DidNotFound,
     #[error("this DID is no longer available")]
     DidNotAvailable,
+    /// A did_id named in a request that no number has (bulk orders name it).
+    #[error("no DID with did_id {0}")]
+    UnknownDid(i64),
+    /// The data's state refuses the request (409), with its own stable code:
+    /// `did_held`, `not_enough_numbers`.
+    #[error("{message}")]
+    Refused { code: &'static str, message: String },
     #[error("balance {balance} does not cover {required}")]
     InsufficientBalance { required: String, balance: String },
     #[error("this idempotency key was used for a different request")]

@@ -7,11 +7,13 @@ mod auth;
 mod billing;
 mod changes;
 mod error;
-mod import_stream;
 mod events;
+mod holds;
+mod import_stream;
 mod inventory;
 mod numbers;
 mod operators;
+mod order;
 mod passwords;
 mod purchase;
 mod resolve;
@@ -20,17 +22,19 @@ mod search;
 mod shelf;
 mod token_cache;
 mod views;
-mod withdraw;
 mod webhooks;
+mod withdraw;
 
 pub use accounts::AccountSummary;
 pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting, Repricing};
 pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
 pub use billing::{MaintenanceReport, RenewalReport};
 pub use error::{Error, Result};
-pub use import_stream::{InventoryImport, Line, LineSplitter, MAX_REPORTED_PROBLEMS};
 pub use events::Event;
+pub use holds::Hold;
+pub use import_stream::{InventoryImport, Line, LineSplitter, MAX_REPORTED_PROBLEMS};
 pub use inventory::{CsvMode, GenerateReport, ImportReport, RowProblem};
+pub use order::{Order, OrderCriteria, OrderFailure, OrderRequest, Quote, QuoteLine};
 
 /// The CSV columns `inventory import` reads.
 pub fn inventory_columns() -> &'static str {
@@ -44,8 +48,8 @@ pub use routing::{Route, RouteTable};
 pub use search::{SearchPage, SearchQuery};
 pub use shelf::OnSale;
 pub use views::{Did, DidStatus, Forward, LedgerEntry};
-pub use withdraw::{MAX_WITHDRAW_LISTED, NotWithdrawn, Withdrawal, Withdrawn};
 pub use webhooks::{Endpoint, WebhookSettings, event_body, parse_event_types, start_delivery};
+pub use withdraw::{MAX_WITHDRAW_LISTED, NotWithdrawn, Withdrawal, Withdrawn};
 
 use crate::clock::Clock;
 use crate::domain::deny::DenyList;

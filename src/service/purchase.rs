@@ -1,12 +1,14 @@
 //! `did/assign`: buying a number. One transaction: claim the number, debit setup
 //! fee and first month, write both ledger entries, remember the answer for the
 //! idempotency key. Whoever loses a race gets a clean 409 and nothing changes.
+//! The steps are shared with bulk orders (`order.rs`).
 
 use super::{Did, Error, Result, Service};
 use crate::domain::billing::add_months;
 use crate::domain::event::EventType;
-use crate::store::{accounts, dids, idempotency, ledger};
+use crate::store::{Tx, accounts, dids, holds, idempotency, ledger};
 use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
 
 #[derive(Debug, Clone)]
 pub struct AssignRequest {
@@ -41,8 +43,8 @@ fn outcome_label(outcome: &Result<Purchase>) -> &'static str {
         Ok(purchase) if purchase.replayed => "replayed",
         Ok(_) => "ok",
         Err(Error::InsufficientBalance { .. }) => "insufficient_funds",
-        Err(Error::DidNotAvailable) => "not_available",
-        Err(Error::DidNotFound) => "not_found",
+        Err(Error::DidNotAvailable | Error::Refused { .. }) => "not_available",
+        Err(Error::DidNotFound | Error::UnknownDid(_)) => "not_found",
         Err(Error::Unprocessable { code, .. }) if *code == "currency_mismatch" => {
             "currency_mismatch"
         }
@@ -79,117 +81,19 @@ impl Service {
     }
 
     async fn try_assign(&self, account_id: i64, request: &AssignRequest) -> Result<Purchase> {
-        if let Some(key) = &request.idempotency_key {
-            check_key(key)?;
-        }
         let now = self.now();
         let fingerprint = format!("did/assign:{}", request.did_id);
+        let key = request.idempotency_key.as_deref();
         let mut tx = self.store.begin_write().await?;
-
-        if let Some(key) = &request.idempotency_key
-            && !idempotency::claim(&mut *tx, account_id, key, &fingerprint, now).await?
-        {
-            let stored = idempotency::find(&mut *tx, account_id, key)
-                .await?
-                .ok_or_else(|| Error::Internal("idempotency key vanished".into()))?;
-            if stored.fingerprint != fingerprint {
-                return Err(Error::IdempotencyKeyReused);
-            }
-            let (_, body) = stored.response.ok_or_else(|| {
-                Error::Conflict("a request with this key is still in progress".into())
-            })?;
+        if let Some(body) = replay_or_claim(&mut tx, account_id, key, &fingerprint, now).await? {
             let mut purchase: Purchase = serde_json::from_str(&body)
                 .map_err(|e| Error::Internal(format!("stored purchase: {e}")))?;
             purchase.replayed = true;
             return Ok(purchase);
         }
-
-        let paid_through = add_months(now, 1);
-        let Some(row) =
-            dids::claim(&mut *tx, request.did_id, account_id, now, paid_through).await?
-        else {
-            return Err(match dids::find_by_id(&mut *tx, request.did_id).await? {
-                None => Error::DidNotFound,
-                Some(_) => Error::DidNotAvailable,
-            });
-        };
-        let did = Did::try_from(row)?;
-        let currency = did.currency();
-        let total = did.setup_minor + did.monthly_minor;
-        let debited =
-            accounts::debit_in_currency_if_covered(&mut *tx, account_id, total, &did.currency)
-                .await?;
-        let Some((balance_after, username)) = debited else {
-            // The slow path: find out which condition refused the debit.
-            let account = accounts::find_by_id(&mut *tx, account_id)
-                .await?
-                .ok_or(Error::Unauthorized)?;
-            return Err(if account.currency != did.currency {
-                Error::unprocessable(
-                    "currency_mismatch",
-                    format!(
-                        "this number is priced in {} but the account is in {}",
-                        did.currency, account.currency
-                    ),
-                )
-            } else {
-                Error::InsufficientBalance {
-                    required: currency.format_minor(total),
-                    balance: currency.format_minor(account.balance_minor),
-                }
-            });
-        };
-
-        let setup_description = format!("setup fee for {}", did.number);
-        let month_description = format!("first month for {}", did.number);
-        let lines = [
-            (
-                "setup_fee",
-                did.setup_minor,
-                balance_after + did.monthly_minor,
-                &setup_description,
-            ),
-            (
-                "monthly_charge",
-                did.monthly_minor,
-                balance_after,
-                &month_description,
-            ),
-        ];
-        let entries: Vec<ledger::NewEntry> = lines
-            .iter()
-            .filter(|(_, amount, _, _)| *amount != 0)
-            .map(
-                |&(kind, amount, balance_after_entry, description)| ledger::NewEntry {
-                    account_id,
-                    kind,
-                    amount_minor: -amount,
-                    balance_after_minor: balance_after_entry,
-                    did_id: Some(did.id),
-                    did_number: Some(&did.number),
-                    description,
-                    created_at: now,
-                },
-            )
-            .collect();
-        let ids = ledger::insert_many(&mut tx, &entries).await?;
-        let charges = entries
-            .iter()
-            .zip(ids)
-            .map(|(entry, id)| Charge {
-                kind: entry.kind.to_owned(),
-                amount_minor: -entry.amount_minor,
-                ledger_entry_id: id,
-            })
-            .collect();
-        let purchase = Purchase {
-            did,
-            charges,
-            total_minor: total,
-            balance_minor: balance_after,
-            replayed: false,
-        };
-        if let Some(key) = &request.idempotency_key {
+        let Sold { purchase, username } = sell(&mut tx, account_id, request.did_id, now).await?;
+        let total = purchase.total_minor;
+        if let Some(key) = key {
             let body = serde_json::to_string(&purchase)
                 .map_err(|e| Error::Internal(format!("encoding purchase: {e}")))?;
             idempotency::complete(&mut *tx, account_id, key, 200, &body).await?;
@@ -213,4 +117,178 @@ impl Service {
         );
         Ok(purchase)
     }
+}
+
+/// Claims `key` for this request and returns `None`, or returns the stored
+/// answer of the earlier request with the same key. The claim holds the key's
+/// row: a concurrent request with the same key waits for this one's end.
+pub(super) async fn replay_or_claim(
+    tx: &mut Tx,
+    account_id: i64,
+    key: Option<&str>,
+    fingerprint: &str,
+    now: i64,
+) -> Result<Option<String>> {
+    let Some(key) = key else { return Ok(None) };
+    check_key(key)?;
+    if idempotency::claim(&mut **tx, account_id, key, fingerprint, now).await? {
+        return Ok(None);
+    }
+    let stored = idempotency::find(&mut **tx, account_id, key)
+        .await?
+        .ok_or_else(|| Error::Internal("idempotency key vanished".into()))?;
+    if stored.fingerprint != fingerprint {
+        return Err(Error::IdempotencyKeyReused);
+    }
+    let (_, body) = stored
+        .response
+        .ok_or_else(|| Error::Conflict("a request with this key is still in progress".into()))?;
+    Ok(Some(body))
+}
+
+/// A number sold inside a transaction not yet committed.
+pub(super) struct Sold {
+    pub purchase: Purchase,
+    /// The buyer's, for the route table.
+    pub username: String,
+}
+
+/// Sells one number: claims it, debits setup fee and first month, writes the
+/// ledger entries. On error the caller rolls back (or to its savepoint).
+pub(super) async fn sell(
+    conn: &mut AnyConnection,
+    account_id: i64,
+    did_id: i64,
+    now: i64,
+) -> Result<Sold> {
+    let did = claim_number(conn, account_id, did_id, now).await?;
+    let total = did.setup_minor + did.monthly_minor;
+    let (balance_after, username) = debit(conn, account_id, &did, total).await?;
+    let charges = record_charges(conn, account_id, &did, balance_after, now).await?;
+    Ok(Sold {
+        purchase: Purchase {
+            did,
+            charges,
+            total_minor: total,
+            balance_minor: balance_after,
+            replayed: false,
+        },
+        username,
+    })
+}
+
+/// Takes the number for the account, or says why not.
+async fn claim_number(
+    conn: &mut AnyConnection,
+    account_id: i64,
+    did_id: i64,
+    now: i64,
+) -> Result<Did> {
+    let paid_through = add_months(now, 1);
+    if let Some(row) = dids::claim(&mut *conn, did_id, account_id, now, paid_through).await? {
+        return Did::try_from(row);
+    }
+    Err(
+        match holds::offer(&mut *conn, did_id, account_id, now).await? {
+            None => Error::DidNotFound,
+            Some(offer) if offer.status == "available" && offer.held_by_other => {
+                did_held(&offer.number)
+            }
+            Some(_) => Error::DidNotAvailable,
+        },
+    )
+}
+
+pub(super) fn did_held(number: &str) -> Error {
+    Error::Refused {
+        code: "did_held",
+        message: format!("{number} is held for another account"),
+    }
+}
+
+/// Debits `total` if the balance covers it in the number's currency; returns
+/// the balance after and the buyer's username.
+async fn debit(
+    conn: &mut AnyConnection,
+    account_id: i64,
+    did: &Did,
+    total: i64,
+) -> Result<(i64, String)> {
+    let debited =
+        accounts::debit_in_currency_if_covered(&mut *conn, account_id, total, &did.currency)
+            .await?;
+    if let Some(debited) = debited {
+        return Ok(debited);
+    }
+    // The slow path: find out which condition refused the debit.
+    let account = accounts::find_by_id(&mut *conn, account_id)
+        .await?
+        .ok_or(Error::Unauthorized)?;
+    let currency = did.currency();
+    Err(if account.currency != did.currency {
+        Error::unprocessable(
+            "currency_mismatch",
+            format!(
+                "this number is priced in {} but the account is in {}",
+                did.currency, account.currency
+            ),
+        )
+    } else {
+        Error::InsufficientBalance {
+            required: currency.format_minor(total),
+            balance: currency.format_minor(account.balance_minor),
+        }
+    })
+}
+
+/// Writes the setup fee and first month (amounts of 0 are not written).
+async fn record_charges(
+    conn: &mut AnyConnection,
+    account_id: i64,
+    did: &Did,
+    balance_after: i64,
+    now: i64,
+) -> Result<Vec<Charge>> {
+    let setup_description = format!("setup fee for {}", did.number);
+    let month_description = format!("first month for {}", did.number);
+    let lines = [
+        (
+            "setup_fee",
+            did.setup_minor,
+            balance_after + did.monthly_minor,
+            &setup_description,
+        ),
+        (
+            "monthly_charge",
+            did.monthly_minor,
+            balance_after,
+            &month_description,
+        ),
+    ];
+    let entries: Vec<ledger::NewEntry> = lines
+        .iter()
+        .filter(|(_, amount, _, _)| *amount != 0)
+        .map(
+            |&(kind, amount, balance_after_entry, description)| ledger::NewEntry {
+                account_id,
+                kind,
+                amount_minor: -amount,
+                balance_after_minor: balance_after_entry,
+                did_id: Some(did.id),
+                did_number: Some(&did.number),
+                description,
+                created_at: now,
+            },
+        )
+        .collect();
+    let ids = ledger::insert_many(&mut *conn, &entries).await?;
+    Ok(entries
+        .iter()
+        .zip(ids)
+        .map(|(entry, id)| Charge {
+            kind: entry.kind.to_owned(),
+            amount_minor: -entry.amount_minor,
+            ledger_entry_id: id,
+        })
+        .collect())
 }

@@ -19,6 +19,8 @@ pub struct SearchQuery {
     pub contains: Option<String>,
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+    /// The searching account: numbers it holds stay in its results.
+    pub viewer: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -42,56 +44,88 @@ fn digits(field: &'static str, text: &str, max: usize) -> Result<String> {
     Ok(cleaned)
 }
 
+/// The country, type and number prefix a search or an order by criteria names.
+pub(super) struct Filters {
+    pub country: CountryCode,
+    pub did_type: Option<DidType>,
+    /// E.164 prefix ("+331").
+    pub prefix: Option<String>,
+}
+
+/// Reads `country`, `type` and `prefix` or `area_code` as search takes them.
+pub(super) fn parse_filters(
+    country: &str,
+    did_type: Option<&str>,
+    prefix: Option<&str>,
+    area_code: Option<&str>,
+) -> Result<Filters> {
+    let country = CountryCode::parse(country).ok_or_else(|| {
+        Error::bad_request(
+            "unknown_country",
+            format!(
+                "unknown country {:?}: use an ISO 3166-1 alpha-2 code such as FR or US",
+                country.chars().take(16).collect::<String>()
+            ),
+        )
+    })?;
+    let did_type = match did_type.filter(|t| !t.trim().is_empty()) {
+        None => None,
+        Some(t) => Some(DidType::parse(t).ok_or_else(|| {
+            Error::bad_request(
+                "invalid_type",
+                "type must be one of landline, mobile_voice, mobile_sms, voice_sms",
+            )
+        })?),
+    };
+    let calling_code = country
+        .calling_code()
+        .ok_or_else(|| Error::Internal(format!("no calling code for {country}")))?;
+    let prefix = match (prefix, area_code) {
+        (Some(_), Some(_)) => {
+            return Err(Error::bad_request(
+                "invalid_filter",
+                "give either prefix or area_code, not both",
+            ));
+        }
+        (Some(p), None) => {
+            let p = p.trim();
+            let p = p
+                .strip_prefix('+')
+                .or_else(|| p.strip_prefix("00"))
+                .unwrap_or(p);
+            Some(format!("+{}", digits("prefix", p, 15)?))
+        }
+        (None, Some(area)) => {
+            let area = digits("area_code", area, 10)?;
+            // Area codes are quoted with the trunk prefix ("01" in France);
+            // E.164 numbers do not carry it.
+            let national = area
+                .strip_prefix('0')
+                .filter(|_| calling_code != 39)
+                .unwrap_or(&area);
+            Some(format!("+{calling_code}{national}"))
+        }
+        (None, None) => None,
+    };
+    Ok(Filters {
+        country,
+        did_type,
+        prefix,
+    })
+}
+
 impl Service {
     pub async fn search_available(&self, query: &SearchQuery) -> Result<SearchPage> {
-        let country = CountryCode::parse(&query.country).ok_or_else(|| {
-            Error::bad_request(
-                "unknown_country",
-                format!(
-                    "unknown country {:?}: use an ISO 3166-1 alpha-2 code such as FR or US",
-                    query.country.chars().take(16).collect::<String>()
-                ),
-            )
-        })?;
-        let did_type = match query.did_type.as_deref().filter(|t| !t.trim().is_empty()) {
-            None => None,
-            Some(t) => Some(DidType::parse(t).ok_or_else(|| {
-                Error::bad_request(
-                    "invalid_type",
-                    "type must be one of landline, mobile_voice, mobile_sms, voice_sms",
-                )
-            })?),
-        };
-        let calling_code = country
-            .calling_code()
-            .ok_or_else(|| Error::Internal(format!("no calling code for {country}")))?;
-        let prefix = match (&query.prefix, &query.area_code) {
-            (Some(_), Some(_)) => {
-                return Err(Error::bad_request(
-                    "invalid_filter",
-                    "give either prefix or area_code, not both",
-                ));
-            }
-            (Some(p), None) => {
-                let p = p.trim();
-                let p = p
-                    .strip_prefix('+')
-                    .or_else(|| p.strip_prefix("00"))
-                    .unwrap_or(p);
-                Some(format!("+{}", digits("prefix", p, 15)?))
-            }
-            (None, Some(area)) => {
-                let area = digits("area_code", area, 10)?;
-                // Area codes are quoted with the trunk prefix ("01" in France);
-                // E.164 numbers do not carry it.
-                let national = area
-                    .strip_prefix('0')
-                    .filter(|_| calling_code != 39)
-                    .unwrap_or(&area);
-                Some(format!("+{calling_code}{national}"))
-            }
-            (None, None) => None,
-        };
+        let Filters {
+            country,
+            did_type,
+            prefix,
+        } = parse_filters(
+            &query.country,
+            query.did_type.as_deref(),
+            query.prefix.as_deref(),
+            query.area_code.as_deref(),
+        )?;
         let contains = query
             .contains
             .as_deref()
@@ -127,6 +161,8 @@ impl Service {
             contains: contains.as_deref(),
             after,
             limit: limit as usize,
+            viewer: query.viewer,
+            now: self.now(),
         });
         let next_cursor = (dids.len() as i64 == limit)
             .then(|| dids.last().map(|d| d.did.number.clone()))

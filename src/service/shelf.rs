@@ -42,6 +42,9 @@ struct Shelves {
     aisles: HashMap<AisleKey, Aisle>,
     /// number → its aisle, to move or remove a number.
     placed: HashMap<Arc<str>, AisleKey>,
+    /// number → (holder's account, held until): hidden from other accounts
+    /// while the hold runs, judged at each read so that expiry needs no timer.
+    holds: HashMap<String, (i64, i64)>,
 }
 
 #[derive(Default)]
@@ -61,6 +64,9 @@ pub struct ShelfQuery<'a> {
     pub contains: Option<&'a str>,
     pub after: Option<&'a str>,
     pub limit: usize,
+    /// Who searches (their own holds stay visible to them), and when.
+    pub viewer: Option<i64>,
+    pub now: i64,
 }
 
 impl Shelf {
@@ -89,6 +95,7 @@ impl Shelf {
             put(&mut fresh, did);
         }
         if let Ok(mut shelves) = self.shelves.write() {
+            fresh.holds = std::mem::take(&mut shelves.holds);
             *shelves = fresh;
         }
         self.touched_during_restock
@@ -110,10 +117,34 @@ impl Shelf {
             return Ok(());
         };
         take(&mut shelves, number);
-        if let Some(did) = did.filter(|d| d.status == DidStatus::Available) {
-            put(&mut shelves, did);
+        match did.filter(|d| d.status == DidStatus::Available) {
+            Some(did) => put(&mut shelves, did),
+            None => {
+                shelves.holds.remove(number);
+            }
         }
         Ok(())
+    }
+
+    /// Records the hold on `number` (holder, held until), or its absence.
+    pub fn set_hold(&self, number: &str, hold: Option<(i64, i64)>) {
+        if let Ok(mut shelves) = self.shelves.write() {
+            match hold {
+                Some(hold) => shelves.holds.insert(number.to_owned(), hold),
+                None => shelves.holds.remove(number),
+            };
+        }
+    }
+
+    /// Replaces every hold: (number, holder, held until).
+    pub fn replace_holds(&self, holds: impl IntoIterator<Item = (String, i64, i64)>) {
+        let fresh = holds
+            .into_iter()
+            .map(|(number, holder, until)| (number, (holder, until)))
+            .collect();
+        if let Ok(mut shelves) = self.shelves.write() {
+            shelves.holds = fresh;
+        }
     }
 
     /// One page, in number order.
@@ -143,6 +174,11 @@ impl Shelf {
             Some(u) => Bound::Excluded(u.as_str()),
             None => Bound::Unbounded,
         };
+        let holds = &shelves.holds;
+        let visible = |number: &str| match holds.get(number) {
+            Some(&(holder, until)) => until <= query.now || Some(holder) == query.viewer,
+            None => true,
+        };
         let mut page: Vec<Arc<OnSale>> = Vec::with_capacity(query.limit);
         for did_type in types {
             let Some(aisle) = shelves.aisles.get(&aisle_key(query.country, *did_type)) else {
@@ -151,6 +187,7 @@ impl Shelf {
             let matching = aisle
                 .range::<str, _>((lower, upper_bound))
                 .filter(|(number, _)| query.contains.is_none_or(|c| number.contains(c)))
+                .filter(|(number, _)| holds.is_empty() || visible(number))
                 .take(query.limit)
                 .map(|(_, did)| Arc::clone(did));
             page.extend(matching);
@@ -232,6 +269,8 @@ mod tests {
             contains: None,
             after: None,
             limit,
+            viewer: Some(1),
+            now: 100,
         }
     }
 
@@ -292,5 +331,27 @@ mod tests {
         let mut c = query(10);
         c.contains = Some("22");
         assert_eq!(numbers(shelf.page(&c)), ["+33123456722"]);
+    }
+
+    #[test]
+    fn a_held_number_is_hidden_from_others_until_its_hold_ends() {
+        let shelf = Shelf::default();
+        shelf.restock(dids(vec![
+            row(1, "+33123456701", "landline", "available"),
+            row(2, "+33123456702", "landline", "available"),
+        ]));
+        shelf.set_hold("+33123456701", Some((2, 160)));
+        let mut other = query(10);
+        assert_eq!(numbers(shelf.page(&other)), ["+33123456702"]);
+        let mut holder = query(10);
+        holder.viewer = Some(2);
+        assert_eq!(shelf.page(&holder).len(), 2);
+        other.now = 160;
+        assert_eq!(shelf.page(&other).len(), 2, "expired at held_until");
+        shelf.restock(dids(vec![row(1, "+33123456701", "landline", "available")]));
+        other.now = 159;
+        assert!(shelf.page(&other).is_empty(), "holds survive a restock");
+        shelf.replace_holds([]);
+        assert_eq!(shelf.page(&other).len(), 1);
     }
 }

@@ -205,7 +205,8 @@ pub async fn routes_for_account<'e>(
         .collect()
 }
 
-/// Takes an available number for an account; `None` if it is not available (any more).
+/// Takes an available number for an account; `None` if it is not available
+/// (any more) or another account holds it at `now`. A hold of the buyer's ends.
 pub async fn claim<'e>(
     db: impl Executor<'e, Database = Any>,
     id: i64,
@@ -215,8 +216,10 @@ pub async fn claim<'e>(
 ) -> Result<Option<DidRow>, sqlx::Error> {
     sqlx::query(concat!(
         "UPDATE dids SET status = 'assigned', account_id = $1, assigned_at = $2, paid_through = $3, \
-         aging_until = NULL, forward_type = NULL, forward_destination = NULL, updated_at = $2 \
-         WHERE id = $4 AND status = 'available' RETURNING ",
+         aging_until = NULL, forward_type = NULL, forward_destination = NULL, updated_at = $2, \
+         held_by = NULL, held_until = NULL \
+         WHERE id = $4 AND status = 'available' \
+           AND (held_by IS NULL OR held_by = $1 OR held_until <= $2) RETURNING ",
         did_columns!()
     ))
     .bind(account_id)

@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth_counters;
 pub mod dids;
 pub mod events;
+pub mod holds;
 pub mod idempotency;
 pub mod ledger;
 pub mod notify;
@@ -348,6 +349,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "events",
                 include_str!("../../migrations/sqlite/0120_events.sql"),
             ),
+            // Holds, bulk orders and quotes (issue 12): 140 to 149.
+            (
+                140,
+                "holds",
+                include_str!("../../migrations/sqlite/0140_holds.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -380,6 +387,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 120,
                 "events",
                 include_str!("../../migrations/postgres/0120_events.sql"),
+            ),
+            // Holds, bulk orders and quotes (issue 12): 140 to 149.
+            (
+                140,
+                "holds",
+                include_str!("../../migrations/postgres/0140_holds.sql"),
             ),
         ],
     }

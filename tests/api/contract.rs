@@ -89,6 +89,18 @@ on_both_backends! {
     }
 
     async fn the_served_document_lists_the_common_answers_of_every_operation() {
+        const SEED_PATHS: [&str; 10] = [
+            "/api/balance",
+            "/api/did/assign",
+            "/api/did/available",
+            "/api/did/forward",
+            "/api/did/list",
+            "/api/did/release",
+            "/api/did/type-list",
+            "/api/ledger",
+            "/api/login",
+            "/api/logout",
+        ];
         let app = TestApp::spawn().await;
         let document: serde_json::Value = app
             .client
@@ -101,9 +113,14 @@ on_both_backends! {
             .expect("JSON");
 
         let paths = document["paths"].as_object().expect("paths");
-        let seed_api: Vec<_> = paths.iter().filter(|(p, _)| p.starts_with("/api/") && !p.starts_with("/api/webhooks"))
+        // The seed's operations (and /api/ledger, /api/logout, built beside them)
+        // take form or JSON and share the common answers; later /api/ paths
+        // (webhooks, billing, holds, orders) have their own shapes.
+        let seed_api: Vec<_> = paths
+            .iter()
+            .filter(|(p, _)| SEED_PATHS.contains(&p.as_str()))
             .collect();
-        assert_eq!(seed_api.len(), 10);
+        assert_eq!(seed_api.len(), SEED_PATHS.len());
         for (path, item) in seed_api {
             let operation = &item["post"];
             for status in ["200", "400", "401", "413", "503"] {

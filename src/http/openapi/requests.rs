@@ -24,6 +24,8 @@ const WS_CHARS: &str = ws_chars!();
 const WS: &str = concat!("[", ws_chars!(), "]");
 /// End of input; `$` would also match before a final newline.
 const END: &str = r"(?![\s\S])";
+/// The largest did_id with 18 digits: several did_ids are plain digits, 1 to 18.
+const MAX_PLAIN_ID: i64 = 999_999_999_999_999_999;
 /// Longest field value in characters (`input::MAX_FIELD_LEN`).
 const MAX_FIELD_LEN: usize = 4096;
 
@@ -37,6 +39,10 @@ enum Field {
     OneOf(Vec<String>, bool),
     /// An integer in `min..=max`: a JSON number, or its decimal text.
     Integer { min: i64, max: i64, text: String },
+    /// One did_id, or up to `max`: a repeated form field, a JSON array.
+    IdList { max: usize },
+    /// Yes or no: true/false, 1/0, yes/no (any case); JSON also `true`/`false`.
+    Flag,
 }
 
 struct FieldSpec {
@@ -119,6 +125,31 @@ fn did_id() -> FieldSpec {
         required: true,
         description: "The number's `did_id`.",
     }
+}
+
+fn did_ids(max: usize, description: &'static str) -> FieldSpec {
+    FieldSpec {
+        name: "did_id",
+        field: Field::IdList { max },
+        required: true,
+        description,
+    }
+}
+
+fn flag(name: &'static str, description: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        field: Field::Flag,
+        required: false,
+        description,
+    }
+}
+
+fn flag_text() -> String {
+    format!(
+        "{}|^{WS}*([Tt][Rr][Uu][Ee]|[Ff][Aa][Ll][Ss][Ee]|[Yy][Ee][Ss]|[Nn][Oo]|0|1){WS}*{END}",
+        blank()
+    )
 }
 
 fn limit(max: i64, upto: &str) -> FieldSpec {
@@ -223,7 +254,96 @@ fn forms() -> Vec<(&'static str, &'static str, Vec<FieldSpec>)> {
                 cursor(format!("{}|^\\+[0-9]{{0,15}}{END}", blank())),
             ],
         ),
-        ("/api/did/assign", "AssignForm", vec![token(), did_id()]),
+        (
+            "/api/did/assign",
+            "AssignForm",
+            vec![
+                token(),
+                did_ids(
+                    100,
+                    "One did_id buys one number (the seed's answer). Several (a repeated form \
+                     field or a JSON array, up to 100, no duplicates) buy them all or none.",
+                ),
+                flag(
+                    "partial",
+                    "Buy what can be bought and report each number refused, instead of all or none.",
+                ),
+                flag(
+                    "dry_run",
+                    "Answer what the order would charge and whether the balance covers it; change nothing.",
+                ),
+            ],
+        ),
+        (
+            "/api/did/hold",
+            "HoldForm",
+            vec![
+                token(),
+                did_ids(10, "Up to 10 numbers to hold, all or none."),
+                FieldSpec {
+                    name: "ttl_seconds",
+                    field: Field::Integer {
+                        min: 60,
+                        max: 1800,
+                        text: integer_text("[6-9][0-9]|[1-9][0-9]{2}|1[0-7][0-9]{2}|1800", true),
+                    },
+                    required: false,
+                    description: "How long the hold lasts, 60 to 1800 seconds (default 600).",
+                },
+            ],
+        ),
+        (
+            "/api/did/unhold",
+            "UnholdForm",
+            vec![token(), did_ids(20, "The held numbers to let go.")],
+        ),
+        ("/api/did/holds", "TokenForm", vec![token()]),
+        (
+            "/api/did/order",
+            "OrderForm",
+            vec![
+                token(),
+                FieldSpec {
+                    name: "country",
+                    field: Field::OneOf(countries(), true),
+                    required: true,
+                    description: "ISO 3166-1 alpha-2, case-insensitive.",
+                },
+                FieldSpec {
+                    name: "type",
+                    field: Field::OneOf(
+                        DidType::ALL.iter().map(|t| t.code().to_owned()).collect(),
+                        false,
+                    ),
+                    required: false,
+                    description: "The DID type (case-insensitive).",
+                },
+                pattern(
+                    "prefix",
+                    prefix_pattern(),
+                    "E.164 prefix such as \"+331\"; not with area_code.",
+                ),
+                pattern(
+                    "area_code",
+                    optional_digits(10),
+                    "National area code such as \"01\"; not with prefix.",
+                ),
+                FieldSpec {
+                    name: "quantity",
+                    field: Field::Integer {
+                        min: 1,
+                        max: 100,
+                        text: integer_text("[1-9][0-9]?|100", false),
+                    },
+                    required: true,
+                    description: "How many numbers to buy, 1 to 100: all of them or none.",
+                },
+                flag(
+                    "dry_run",
+                    "Answer what the order would charge and whether the balance covers it; change nothing.",
+                ),
+            ],
+        ),
         ("/api/did/release", "DidForm", vec![token(), did_id()]),
         (
             "/api/did/forward",
@@ -280,6 +400,31 @@ fn field_schema(spec: &FieldSpec, json_body: bool) -> Value {
                 listed
             } else {
                 json!({"anyOf": [listed, {"type": "string", "pattern": blank()}]})
+            }
+        }
+        Field::IdList { max } => {
+            // Several values must be plain digits (`ApiInput::ids`), so that
+            // `uniqueItems` means what the server's duplicate check means.
+            let one_text =
+                json!({"type": "string", "pattern": integer_text("[1-9][0-9]{0,17}", false)});
+            let plain = if json_body {
+                json!({"type": "integer", "minimum": 1, "maximum": MAX_PLAIN_ID})
+            } else {
+                json!({"type": "string", "pattern": format!("^[1-9][0-9]{{0,17}}{END}")})
+            };
+            let many = json!({"type": "array", "items": plain, "minItems": 1, "maxItems": max, "uniqueItems": true});
+            if json_body {
+                json!({"anyOf": [{"type": "integer", "minimum": 1, "maximum": i64::MAX}, one_text, many]})
+            } else {
+                json!({"anyOf": [one_text, many]})
+            }
+        }
+        Field::Flag => {
+            let text = json!({"type": "string", "pattern": flag_text()});
+            if json_body {
+                json!({"anyOf": [{"type": "boolean"}, text]})
+            } else {
+                text
             }
         }
         Field::Integer { min, max, text } => {
@@ -357,7 +502,7 @@ pub fn add_request_bodies(doc: &mut Value) {
                 },
             },
         });
-        if path == "/api/did/available" {
+        if path == "/api/did/available" || path == "/api/did/order" {
             // prefix and area_code are alternatives (400 invalid_filter when both are given).
             doc["components"]["schemas"][&form_name]["if"] = non_blank_given("prefix");
             doc["components"]["schemas"][&form_name]["then"] = blank_only("area_code", false);
