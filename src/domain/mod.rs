@@ -4,6 +4,7 @@ pub mod billing;
 pub mod catalogue;
 pub mod deny;
 pub mod did_type;
+pub mod failover;
 pub mod forward;
 pub mod money;
 pub mod number_gen;

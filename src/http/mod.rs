@@ -3,6 +3,7 @@
 pub mod admin;
 mod compat;
 pub mod error;
+mod freeswitch;
 mod input;
 mod metrics;
 mod openapi;
@@ -70,7 +71,7 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/api/did/list", post(compat::list))
         .route("/api/did/forward", post(compat::forward))
         .route("/api/did/release", post(compat::release))
-        .route("/v1/routing/freeswitch", post(routing::freeswitch))
+        .route("/v1/routing/freeswitch", post(freeswitch::freeswitch))
         .route("/v1/routing/{number}", get(routing::lookup))
         .route("/v1/routing/{number}/kamailio", get(routing::kamailio))
         .route("/openapi.json", get(openapi::serve))

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations. A copy is
 //! committed as `openapi.json`; a test fails when the two drift apart.
 
-use super::{admin, compat, routing};
+use super::{admin, compat, freeswitch, routing};
 use axum::Json;
 use serde_json::{Value, json};
 use utoipa::Modify;
@@ -24,7 +24,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         compat::release,
         routing::lookup,
         routing::kamailio,
-        routing::freeswitch,
+        freeswitch::freeswitch,
         admin::accounts::create,
         admin::accounts::list,
         admin::accounts::show,

@@ -16,6 +16,7 @@ mod available;
 mod calls;
 mod connections;
 mod contract;
+mod failover;
 mod input;
 mod metrics;
 mod numbers;
