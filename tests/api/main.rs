@@ -17,6 +17,7 @@ mod calls;
 mod connections;
 mod contract;
 mod failover;
+mod freeswitch;
 mod input;
 mod metrics;
 mod numbers;
