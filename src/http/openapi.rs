@@ -42,6 +42,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         admin::inventory::reprice,
         admin::numbers::show,
         admin::numbers::release,
+        admin::limits::number,
+        admin::limits::account,
         admin::stats::stats,
     ),
     modifiers(&RoutingKey),

@@ -250,3 +250,60 @@ on_both_backends! {
         assert!(freeswitch_xml(&app, "+33123456789").await.contains("sip_h_Diversion=&lt;sip:+33123456789@sip.operator.test&gt;"));
     }
 }
+
+mod admin {
+    use super::*;
+    use didhub::domain::operator::Role;
+
+    async fn patch_limits(app: &TestApp, key: &str, path: &str, body: Value) -> Response {
+        send(
+            app.client
+                .patch(format!("{}{path}", app.base))
+                .bearer_auth(key)
+                .json(&body),
+        )
+        .await
+    }
+
+    on_both_backends! {
+        async fn support_sets_limits_through_the_admin_api_and_the_audit_log_keeps_them() {
+            let (app, token, did_id) = owned_number().await;
+            assert_eq!(app.forward(&token, &did_id, "sip", "sip:desk@pbx.example.com").await.status, StatusCode::OK);
+            let support = app.service.create_operator_key("support-key", Role::Support, None).await.expect("key");
+            let readonly = app.service.create_operator_key("readonly-key", Role::Readonly, None).await.expect("key");
+            let account_id = app.get_routing(ROUTE).await.body["account"]["id"].clone();
+            let number_path = "/admin/v1/numbers/+33123456789/limits";
+            let account_path = format!("/admin/v1/accounts/{account_id}/limits");
+
+            let denied = patch_limits(&app, &readonly, number_path, json!({"max_calls": 1})).await;
+            assert_eq!(denied.status, StatusCode::FORBIDDEN);
+            for (body, code) in [
+                (json!({}), "invalid_body"),
+                (json!({"max_calls": -1}), "invalid_max_calls"),
+                (json!({"max_calls": 2, "colour": "red"}), "unknown_field"),
+            ] {
+                let refused = patch_limits(&app, &support, number_path, body.clone()).await;
+                assert_eq!((refused.status, refused.code()), (StatusCode::BAD_REQUEST, code), "{body}");
+            }
+            let unknown = patch_limits(&app, &support, "/admin/v1/numbers/+33999999999/limits", json!({"max_calls": 1})).await;
+            assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+            assert_eq!(app.get_routing(ROUTE).await.body["limits"], json!({"number_max_calls": null, "account_max_calls": null}));
+
+            let set = patch_limits(&app, &support, number_path, json!({"max_calls": 2})).await;
+            assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+            let set = patch_limits(&app, &support, &account_path, json!({"max_calls": 8})).await;
+            assert_eq!(set.status, StatusCode::OK, "{}", set.body);
+            assert_eq!(app.get_routing(ROUTE).await.body["limits"], json!({"number_max_calls": 2, "account_max_calls": 8}));
+            let lifted = patch_limits(&app, &support, number_path, json!({"max_calls": null})).await;
+            assert_eq!(lifted.status, StatusCode::OK, "{}", lifted.body);
+            assert_eq!(app.get_routing(ROUTE).await.body["limits"]["number_max_calls"], Value::Null);
+
+            let audit = send(app.client.get(format!("{}/admin/v1/audit", app.base)).bearer_auth(&support)).await;
+            assert_eq!(audit.status, StatusCode::OK, "{}", audit.body);
+            let actions: Vec<&str> = audit.body["entries"].as_array().expect("entries").iter()
+                .filter_map(|e| e["action"].as_str()).collect();
+            assert_eq!(actions.iter().filter(|a| **a == "number.limit").count(), 2, "{actions:?}");
+            assert_eq!(actions.iter().filter(|a| **a == "account.limit").count(), 1, "{actions:?}");
+        }
+    }
+}
