@@ -201,10 +201,13 @@ pub async fn forward(State(state): State<AppState>, input: ApiInput) -> ApiResul
 /// The destinations of a `did/forward` request, in order.
 fn forward_requests(input: &ApiInput) -> Result<Vec<ForwardRequest>, ApiError> {
     if let Some(items) = input.forwards() {
-        if input.optional("type").is_some() {
+        if ["type", "destination", "timeout_seconds"]
+            .iter()
+            .any(|name| input.raw(name).is_some())
+        {
             return Err(ApiError::bad_request(
                 "invalid_body",
-                "give either forwards or type and destination, not both",
+                "give either forwards or type, destination and timeout_seconds, not both",
             ));
         }
         return Ok(items

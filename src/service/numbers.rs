@@ -9,6 +9,11 @@ use crate::domain::{CountryCode, ForwardTarget, ForwardType};
 use crate::store::{accounts, dids};
 use serde::Serialize;
 
+fn ring_timeout(seconds: i64) -> Result<RingTimeout> {
+    RingTimeout::parse(seconds)
+        .ok_or_else(|| Error::bad_request("invalid_timeout", FailoverError::BadTimeout.to_string()))
+}
+
 /// One destination as the customer sent it, not yet validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ForwardRequest {
@@ -89,6 +94,10 @@ impl Service {
         did: &Did,
         requests: &[ForwardRequest],
     ) -> Result<Vec<Destination>> {
+        let timeouts = requests
+            .iter()
+            .map(|r| r.timeout_seconds.map(ring_timeout).transpose())
+            .collect::<Result<Vec<_>>>()?;
         if let [only] = requests
             && only.kind.trim().eq_ignore_ascii_case("none")
         {
@@ -104,32 +113,25 @@ impl Service {
             Error::Internal(format!("did {} has country {}", did.id, did.country))
         })?;
         let mut list = Vec::with_capacity(requests.len());
-        for request in requests {
-            list.push(self.validate_forward(account_id, &country, request).await?);
+        for (request, timeout) in requests.iter().zip(timeouts) {
+            let target = self.validate_target(account_id, &country, request).await?;
+            list.push(Destination { target, timeout });
         }
         Ok(list)
     }
 
-    async fn validate_forward(
+    async fn validate_target(
         &self,
         account_id: i64,
         country: &CountryCode,
         request: &ForwardRequest,
-    ) -> Result<Destination> {
+    ) -> Result<ForwardTarget> {
         let kind = ForwardType::parse(&request.kind).ok_or_else(|| {
             Error::bad_request(
                 "invalid_forward_type",
                 ForwardError::UnknownType.to_string(),
             )
         })?;
-        let timeout = request
-            .timeout_seconds
-            .map(|t| {
-                RingTimeout::parse(t).ok_or_else(|| {
-                    Error::bad_request("invalid_timeout", FailoverError::BadTimeout.to_string())
-                })
-            })
-            .transpose()?;
         let target = ForwardTarget::parse(
             kind,
             &request.destination,
@@ -143,7 +145,7 @@ impl Service {
             .map_err(|e| Error::bad_request("destination_not_allowed", e.to_string()))?;
         self.check_target_host(&target).await?;
         self.check_operator_setup(account_id, kind).await?;
-        Ok(Destination { target, timeout })
+        Ok(target)
     }
 
     /// Refuses a type whose calls would need something not configured.

@@ -163,6 +163,17 @@ on_both_backends! {
             assert_eq!(refused.status, StatusCode::BAD_REQUEST, "{forwards}: {}", refused.body);
             assert_eq!(refused.code(), code, "{forwards}");
         }
+        let did_number: i64 = did_id.parse().expect("id");
+        for (body, code) in [
+            // The flat fields and the list are alternatives.
+            (json!({"did_id": did_number, "forwards": [], "timeout_seconds": 0}), "invalid_body"),
+            (json!({"did_id": did_number, "forwards": [one], "type": "sip"}), "invalid_body"),
+            // A removal with a timeout out of range is still malformed.
+            (json!({"did_id": did_number, "type": "none", "timeout_seconds": 0}), "invalid_timeout"),
+        ] {
+            let refused = app.post_json("/api/did/forward", Some(&token), body.clone(), &[]).await;
+            assert_eq!((refused.status, refused.code()), (StatusCode::BAD_REQUEST, code), "{body}");
+        }
         let did = listed(&app, &token).await;
         assert_eq!(did["forwards"], json!([{"type": "sip", "destination": "sip:desk@pbx.example.com"}]));
     }

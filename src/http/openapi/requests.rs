@@ -414,6 +414,13 @@ pub fn add_request_bodies(doc: &mut Value) {
             let json = &mut doc["components"]["schemas"][&json_name];
             json["properties"]["forwards"] = forwards_schema();
             json["required"] = json!(["did_id"]);
+            // Optional in JSON (`forwards` may stand instead), so null reads as absent.
+            let mut kind = json["properties"]["type"].take();
+            let description = kind
+                .as_object_mut()
+                .and_then(|schema| schema.remove("description"));
+            json["properties"]["type"] =
+                json!({"anyOf": [kind, {"type": "null"}], "description": description});
         }
         if path == "/api/did/available" {
             // prefix and area_code are alternatives (400 invalid_filter when both are given).
