@@ -4,6 +4,7 @@ mod account;
 mod backup;
 mod bounded;
 mod inventory;
+mod number;
 mod operator;
 mod remote;
 mod webhook;
@@ -57,6 +58,9 @@ pub enum Command {
     /// Manage customer accounts and their balances.
     #[command(subcommand)]
     Account(account::AccountCommand),
+    /// Operator settings of one number (capacity limit).
+    #[command(subcommand)]
+    Number(number::NumberCommand),
     /// Import, generate and inspect the number inventory.
     #[command(subcommand)]
     Inventory(inventory::InventoryCommand),
@@ -196,6 +200,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Inventory(command) => {
             inventory::run(operator_service(&cli.database).await?, command).await
+        }
+        Command::Number(command) => {
+            number::run(operator_service(&cli.database).await?, command).await
         }
         Command::Operator(command) => {
             operator::run(operator_service(&cli.database).await?, command).await

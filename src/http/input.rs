@@ -15,7 +15,7 @@ const MAX_FIELDS: usize = 64;
 
 /// Every field some handler reads. Others are ignored whatever their name,
 /// length or type, as the OpenAPI document promises (`additionalProperties`).
-const KNOWN_FIELDS: [&str; 17] = [
+const KNOWN_FIELDS: [&str; 18] = [
     "token",
     "username",
     "password",
@@ -29,6 +29,7 @@ const KNOWN_FIELDS: [&str; 17] = [
     "did_id",
     "idempotency_key",
     "destination",
+    "timeout_seconds",
     // Holds, bulk orders and quotes.
     "partial",
     "dry_run",
@@ -38,13 +39,23 @@ const KNOWN_FIELDS: [&str; 17] = [
 
 /// The known fields a JSON body may give as a number; the others take strings only,
 /// so that `{"contains": 12}` is refused as the document's `type: string` says.
-const NUMERIC_FIELDS: [&str; 4] = ["did_id", "limit", "quantity", "ttl_seconds"];
+const NUMERIC_FIELDS: [&str; 5] = [
+    "did_id",
+    "limit",
+    "quantity",
+    "ttl_seconds",
+    "timeout_seconds",
+];
 
 /// The known fields a JSON body may give as `true` or `false`.
 const BOOLEAN_FIELDS: [&str; 2] = ["partial", "dry_run"];
 
 /// Fields that may name several values: a form repeats them, JSON gives an array.
 const LIST_FIELDS: [&str; 1] = ["did_id"];
+
+/// The fields a form may repeat for `did/forward`'s destinations, in order (JSON
+/// gives a `forwards` list instead); the first value also stands as the field's.
+const FORWARD_LIST_FIELDS: [&str; 3] = ["type", "destination", "timeout_seconds"];
 
 /// A request body's fields: single values, and every value of a list field.
 #[derive(Debug, Default)]
@@ -54,14 +65,20 @@ struct Fields {
     lists: HashMap<String, Vec<String>>,
     /// List fields given as several values (a JSON array, a repeated form field).
     several: Vec<String>,
+    /// A JSON body's `forwards` list.
+    forwards: Option<Vec<ForwardItem>>,
 }
 
 /// The flat string fields of a request body plus the headers that stand in for fields.
 #[derive(Debug, Default)]
 pub struct ApiInput {
     fields: HashMap<String, String>,
+    /// Every value of each list field, in order (`did_id`, and a form's
+    /// repeated forward fields).
     lists: HashMap<String, Vec<String>>,
     several: Vec<String>,
+    /// A JSON body's `forwards` list.
+    forwards: Option<Vec<ForwardItem>>,
     bearer: Option<String>,
     idempotency_key: Option<String>,
     peer: Option<IpAddr>,
@@ -118,6 +135,16 @@ impl ApiInput {
         Ok((ids, several))
     }
 
+    /// Every value a form gave for a repeated field, in order.
+    pub fn all(&self, name: &str) -> &[String] {
+        self.lists.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The `forwards` list of a JSON body.
+    pub fn forwards(&self) -> Option<&[ForwardItem]> {
+        self.forwards.as_deref()
+    }
+
     /// A yes/no field: true, false, 1, 0, yes, no (absent: false).
     pub fn flag(&self, name: &'static str) -> Result<bool, ApiError> {
         match self.optional(name).map(|v| v.trim().to_ascii_lowercase()) {
@@ -166,6 +193,18 @@ impl ApiInput {
             (None, None) => Ok(None),
         }
     }
+}
+
+/// One element of a JSON `forwards` list.
+/// Members not listed are ignored, as everywhere in the API.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ForwardItem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub destination: String,
+    #[serde(default)]
+    pub timeout_seconds: Option<i64>,
 }
 
 /// 1 to 18 digits, the first not 0 (`input::ids`, `openapi::requests::PLAIN_ID`).
@@ -252,9 +291,31 @@ fn parse_form(body: &[u8]) -> Result<Fields, ApiError> {
         .map_err(|_| ApiError::bad_request("invalid_body", "body is not valid form data"))?;
     let mut fields = Fields::default();
     for (name, value) in pairs {
+        if FORWARD_LIST_FIELDS.contains(&name.as_str()) {
+            let list = fields.lists.entry(name.clone()).or_default();
+            list.push(value.clone());
+            if list.len() > 1 {
+                refuse_control_chars(&name, &value)?;
+                continue;
+            }
+        }
         insert_field(&mut fields, name, value)?;
     }
     Ok(fields)
+}
+
+fn parse_forwards(value: serde_json::Value) -> Result<Option<Vec<ForwardItem>>, ApiError> {
+    let items: Option<Vec<ForwardItem>> = serde_json::from_value(value).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_field",
+            format!("forwards must be a list of {{type, destination, timeout_seconds}}: {e}"),
+        )
+    })?;
+    for item in items.iter().flatten() {
+        refuse_control_chars("type", &item.kind)?;
+        refuse_control_chars("destination", &item.destination)?;
+    }
+    Ok(items)
 }
 
 /// A JSON object's members in order, duplicates kept, so that a repeated field
@@ -331,7 +392,18 @@ fn parse_json(body: &[u8]) -> Result<Fields, ApiError> {
         ApiError::bad_request("invalid_body", format!("body must be a JSON object: {e}"))
     })?;
     let mut fields = Fields::default();
+    let mut forwards = None;
     for (name, value) in members {
+        if name == "forwards" {
+            if forwards.is_some() {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    "field forwards is given twice",
+                ));
+            }
+            forwards = Some(parse_forwards(value)?);
+            continue;
+        }
         if !KNOWN_FIELDS.contains(&name.as_str()) {
             continue;
         }
@@ -370,6 +442,7 @@ fn parse_json(body: &[u8]) -> Result<Fields, ApiError> {
         };
         insert_field(&mut fields, name, text)?;
     }
+    fields.forwards = forwards.flatten();
     Ok(fields)
 }
 
@@ -438,6 +511,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
             fields: fields.single,
             lists: fields.lists,
             several: fields.several,
+            forwards: fields.forwards,
             bearer,
             idempotency_key,
             peer,
@@ -517,5 +591,36 @@ mod tests {
         assert!(parse_form(b"token=1&token=2").is_err());
         // Fields no handler reads are ignored, repeated or not.
         assert!(parse_form(b"a=1&a=2").is_ok());
+    }
+
+    #[test]
+    fn forms_keep_repeated_destinations_in_order() {
+        let parsed =
+            parse_form(b"type=sip&destination=a&type=pstn&destination=b&timeout_seconds=20")
+                .expect("valid");
+        assert_eq!(parsed.lists["type"], ["sip", "pstn"]);
+        assert_eq!(parsed.lists["destination"], ["a", "b"]);
+        assert_eq!(parsed.single["type"], "sip");
+        assert!(parse_form(b"type=sip&type=a%00b").is_err());
+    }
+
+    #[test]
+    fn json_forwards_are_a_list_of_objects() {
+        let parsed = parse_json(
+            br#"{"did_id": 1, "forwards": [{"type": "sip", "destination": "a", "timeout_seconds": 20}, {"type": "none"}]}"#,
+        )
+        .expect("valid");
+        let forwards = parsed.forwards.expect("forwards");
+        assert_eq!(forwards.len(), 2);
+        assert_eq!(forwards[0].timeout_seconds, Some(20));
+        assert_eq!(forwards[1].destination, "");
+        for bad in [
+            &br#"{"forwards": "sip"}"#[..],
+            br#"{"forwards": [{"destination": "a"}]}"#,
+            br#"{"forwards": [{"type": "sip", "timeout_seconds": "x"}]}"#,
+            br#"{"forwards": [{"type": "sip", "destination": "a\u0000"}]}"#,
+        ] {
+            assert!(parse_json(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

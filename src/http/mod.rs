@@ -3,6 +3,7 @@
 pub mod admin;
 mod compat;
 pub mod error;
+mod freeswitch;
 mod input;
 mod metrics;
 mod openapi;
@@ -78,7 +79,7 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/api/did/unhold", post(orders::unhold))
         .route("/api/did/holds", post(orders::holds).get(orders::holds_get))
         .route("/api/did/order", post(orders::order))
-        .route("/v1/routing/freeswitch", post(routing::freeswitch))
+        .route("/v1/routing/freeswitch", post(freeswitch::freeswitch))
         .route("/v1/routing/{number}", get(routing::lookup))
         .route("/v1/routing/{number}/kamailio", get(routing::kamailio))
         .route("/openapi.json", get(openapi::serve))

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations. A copy is
 //! committed as `openapi.json`; a test fails when the two drift apart.
 
-use super::{admin, compat, order_wire, orders, routing, webhooks};
+use super::{admin, compat, freeswitch, order_wire, orders, routing, webhooks};
 use axum::Json;
 use serde_json::{Value, json};
 use utoipa::Modify;
@@ -29,7 +29,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         orders::order,
         routing::lookup,
         routing::kamailio,
-        routing::freeswitch,
+        freeswitch::freeswitch,
         admin::accounts::create,
         admin::accounts::list,
         admin::accounts::show,
@@ -57,6 +57,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         webhooks::send_test,
         webhooks::deliveries,
         webhooks::replay,
+        admin::limits::number,
+        admin::limits::account,
         admin::stats::stats,
     ),
     components(schemas(order_wire::OrderResponse, order_wire::QuoteResponse)),

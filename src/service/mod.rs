@@ -11,6 +11,7 @@ mod events;
 mod holds;
 mod import_stream;
 mod inventory;
+mod limits;
 mod numbers;
 mod operators;
 mod order;
@@ -40,11 +41,11 @@ pub use order::{Order, OrderCriteria, OrderFailure, OrderRequest, Quote, QuoteLi
 pub fn inventory_columns() -> &'static str {
     inventory::IMPORT_COLUMNS
 }
-pub use numbers::Released;
+pub use numbers::{ForwardRequest, Released};
 pub use operators::{OPERATOR_KEY_PREFIX, Operator, OperatorKeyInfo};
 pub use purchase::{AssignRequest, Charge, Purchase};
 pub use resolve::{HostResolver, Resolution, ResolveError, SystemResolver};
-pub use routing::{Route, RouteTable};
+pub use routing::{Destination, Limits, Route, RouteStatus, RouteTable};
 pub use search::{SearchPage, SearchQuery};
 pub use shelf::OnSale;
 pub use views::{Did, DidStatus, Forward, LedgerEntry};

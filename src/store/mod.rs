@@ -355,6 +355,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "holds",
                 include_str!("../../migrations/sqlite/0140_holds.sql"),
             ),
+            // Routing (failover, limits): 150-159.
+            (
+                150,
+                "failover and limits",
+                include_str!("../../migrations/sqlite/0150_failover_limits.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -393,6 +399,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 140,
                 "holds",
                 include_str!("../../migrations/postgres/0140_holds.sql"),
+            ),
+            // Routing (failover, limits): 150-159.
+            (
+                150,
+                "failover and limits",
+                include_str!("../../migrations/postgres/0150_failover_limits.sql"),
             ),
         ],
     }

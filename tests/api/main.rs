@@ -19,6 +19,8 @@ mod calls;
 mod connections;
 mod contract;
 mod events;
+mod failover;
+mod freeswitch;
 mod holds;
 mod input;
 mod metrics;

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod audit;
 pub mod history;
 pub mod inventory;
+pub mod limits;
 pub mod money;
 pub mod numbers;
 pub mod stats;
@@ -33,6 +34,7 @@ pub fn router() -> Router<AppState> {
         .merge(inventory::router())
         .merge(numbers::router())
         .merge(history::router())
+        .merge(limits::router())
         .merge(stats::router())
         .merge(withdraw::router())
 }
