@@ -1,6 +1,7 @@
 //! Builds the running service from settings: database, service, HTTP server,
 //! background maintenance. Used by `didhub serve` and by the integration tests.
 
+use crate::domain::renewal::Suspension;
 use crate::clock::Clock;
 use crate::domain::catalogue::{Catalogue, DEFAULT_CATALOGUE};
 use crate::domain::routing::RoutingPolicy;
@@ -73,6 +74,8 @@ impl AppConfig {
                 login_max_per_address: args.login_max_per_address,
                 password_workers: args.password_workers,
                 password_queue: args.password_queue,
+                suspended_uri: args.suspension.suspended_uri.clone(),
+                restore_secs: args.suspension.restore_days.max(0) * 86_400,
             },
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,
@@ -105,18 +108,27 @@ pub fn sip_listen(option: Option<&str>, demo: bool) -> anyhow::Result<Option<Soc
 }
 
 /// The service's route table as the SIP server sees it.
-struct RoutesForSip(Arc<RouteTable>);
+/// With the announcement URI calls to numbers suspended for non-payment go
+/// to, if the operator set one (`--suspended-uri`).
+struct RoutesForSip(Arc<RouteTable>, Option<Arc<str>>);
 
 impl RouteSource for RoutesForSip {
     fn lookup(&self, number: &str) -> Lookup {
-        match self.0.get(number) {
-            None => Lookup::Unknown,
-            Some(route) => match &route.contact {
-                None => Lookup::NoForward,
-                Some(contact) => Lookup::Redirect {
-                    did: Arc::clone(&route.did),
-                    contact: Arc::clone(contact),
-                },
+        let Some(route) = self.0.get(number) else {
+            return Lookup::Unknown;
+        };
+        match (route.suspension, &self.1, &route.contact) {
+            (Some(Suspension::NonPayment), Some(announcement), _) => Lookup::Redirect {
+                did: Arc::clone(&route.did),
+                contact: Arc::clone(announcement),
+            },
+            (Some(why), _, _) => Lookup::Suspended {
+                reason: why.reason(),
+            },
+            (None, _, None) => Lookup::NoForward,
+            (None, _, Some(contact)) => Lookup::Redirect {
+                did: Arc::clone(&route.did),
+                contact: Arc::clone(contact),
             },
         }
     }
@@ -289,7 +301,8 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
 
     let mut sip_address = None;
     if let Some(sip) = sip {
-        let routes = Arc::new(RoutesForSip(service.route_table()));
+        let suspended_uri = service.settings().suspended_uri.as_deref().map(Arc::from);
+        let routes = Arc::new(RoutesForSip(service.route_table(), suspended_uri));
         let server = sip
             .serve(routes, stopped.clone())
             .context("starting the SIP server")?;

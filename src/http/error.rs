@@ -73,6 +73,7 @@ impl IntoResponse for ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "idempotency_key_reused")
             }
             Error::Conflict(_) => (StatusCode::CONFLICT, "conflict"),
+            Error::ConflictWith { code, .. } => (StatusCode::CONFLICT, *code),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "database_unavailable"),
             Error::Busy => (StatusCode::SERVICE_UNAVAILABLE, "busy"),

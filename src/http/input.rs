@@ -15,7 +15,7 @@ const MAX_FIELDS: usize = 64;
 
 /// Every field some handler reads. Others are ignored whatever their name,
 /// length or type, as the OpenAPI document promises (`additionalProperties`).
-const KNOWN_FIELDS: [&str; 13] = [
+const KNOWN_FIELDS: [&str; 17] = [
     "token",
     "username",
     "password",
@@ -29,11 +29,16 @@ const KNOWN_FIELDS: [&str; 13] = [
     "did_id",
     "idempotency_key",
     "destination",
+    // Billing (issue 12): upcoming, statement, settings.
+    "days",
+    "month",
+    "format",
+    "low_balance_threshold",
 ];
 
 /// The known fields a JSON body may give as a number; the others take strings only,
 /// so that `{"contains": 12}` is refused as the document's `type: string` says.
-const NUMERIC_FIELDS: [&str; 2] = ["did_id", "limit"];
+const NUMERIC_FIELDS: [&str; 3] = ["did_id", "limit", "days"];
 
 /// The flat string fields of a request body plus the headers that stand in for fields.
 #[derive(Debug, Default)]
@@ -256,6 +261,8 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(address)| address.ip());
+        // GET endpoints take their fields in the query string, parsed as a form.
+        let query_fields = parse_form(request.uri().query().unwrap_or("").as_bytes())?;
         let headers = request.headers();
         let bearer = bearer(headers);
         let idempotency_key = headers
@@ -294,7 +301,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
                     ApiError::bad_request("invalid_body", "could not read the request body")
                 }
             })?;
-        let fields = if body.iter().all(u8::is_ascii_whitespace) {
+        let mut fields = if body.iter().all(u8::is_ascii_whitespace) {
             HashMap::new()
         } else {
             match content_type.as_deref() {
@@ -309,6 +316,9 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
                 }
             }
         };
+        for (name, value) in query_fields {
+            insert_field(&mut fields, name, value)?;
+        }
         Ok(ApiInput {
             fields,
             bearer,

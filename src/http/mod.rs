@@ -1,6 +1,7 @@
 //! The HTTP API: thin handlers that parse, call the service and map errors.
 
 pub mod admin;
+mod billing;
 mod compat;
 pub mod error;
 mod input;
@@ -70,6 +71,11 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/api/did/list", post(compat::list))
         .route("/api/did/forward", post(compat::forward))
         .route("/api/did/release", post(compat::release))
+        // Suspension, restore and statements (issue 12).
+        .route("/api/did/restore", post(billing::restore))
+        .route("/api/billing/upcoming", get(billing::upcoming).post(billing::upcoming))
+        .route("/api/billing/settings", get(billing::settings_get).post(billing::settings))
+        .route("/api/billing/statement", get(billing::statement).post(billing::statement))
         .route("/v1/routing/freeswitch", post(routing::freeswitch))
         .route("/v1/routing/{number}", get(routing::lookup))
         .route("/v1/routing/{number}/kamailio", get(routing::kamailio))

@@ -5,6 +5,7 @@
 use super::AppState;
 use super::error::error_response;
 use crate::domain::text::refused_char;
+use crate::domain::renewal::Suspension;
 use crate::service::Route;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -134,8 +135,13 @@ pub struct RouteJson {
     /// The DID, E.164.
     pub did: String,
     pub did_id: i64,
-    /// `forwarded` or `not_forwarded`.
+    /// `forwarded`, `not_forwarded` or `suspended` (unpaid, or its account
+    /// suspended: calls are refused with 480, or sent to the operator's
+    /// announcement).
     pub status: String,
+    /// Why the number is suspended, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// extension, pstn, sip, access_number or ip; null when not forwarded.
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -164,12 +170,15 @@ pub async fn lookup(
     axum::Json(RouteJson {
         did: route.did.to_string(),
         did_id: route.did_id,
-        status: if route.contact.is_some() {
+        status: if route.suspension.is_some() {
+            "suspended"
+        } else if route.contact.is_some() {
             "forwarded"
         } else {
             "not_forwarded"
         }
         .to_owned(),
+        reason: route.suspension.map(|why| why.reason().to_owned()),
         kind: route.kind.map(|k| k.code().to_owned()),
         target: route.contact.as_deref().map(str::to_owned),
         account: RouteAccountJson {
@@ -189,7 +198,7 @@ pub async fn lookup(
     responses((status = 200, description = "rtjson document"),
               (status = 400, description = "invalid_characters: a control character in the number", body = super::error::ErrorBody),
               (status = 401, body = super::error::ErrorBody),
-              (status = 404, description = "did_not_found, or not_forwarded (reply 480)", body = super::error::ErrorBody)))]
+              (status = 404, description = "did_not_found, or not_forwarded or did_suspended (reply 480)", body = super::error::ErrorBody)))]
 pub async fn kamailio(
     State(state): State<AppState>,
     Path(number): Path<String>,
@@ -199,7 +208,11 @@ pub async fn kamailio(
         Ok(route) => route,
         Err(refused) => return *refused,
     };
-    let Some(contact) = route.contact.as_deref() else {
+    let announcement = suspended_target(&state, &route);
+    if let (Some(why), None) = (route.suspension, announcement) {
+        return suspended_response(why);
+    }
+    let Some(contact) = announcement.or(route.contact.as_deref()) else {
         return error_response(
             StatusCode::NOT_FOUND,
             "not_forwarded",
@@ -217,6 +230,27 @@ pub async fn kamailio(
         }],
     }))
     .into_response()
+}
+
+/// The operator's announcement URI for a number suspended for non-payment,
+/// when one is set (`--suspended-uri`).
+fn suspended_target<'a>(state: &'a AppState, route: &Route) -> Option<&'a str> {
+    (route.suspension == Some(Suspension::NonPayment))
+        .then(|| state.service.settings().suspended_uri.as_deref())
+        .flatten()
+}
+
+/// 404 `did_suspended` (reply 480), with the lookup's `status` and `reason`.
+fn suspended_response(why: Suspension) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        axum::Json(serde_json::json!({
+            "status": "suspended",
+            "reason": why.reason(),
+            "error": {"code": "did_suspended", "message": why.reason()},
+        })),
+    )
+        .into_response()
 }
 
 fn xml_escape(text: &str) -> String {
@@ -283,8 +317,11 @@ pub async fn freeswitch(
     let Some(route) = e164(dialled).and_then(|n| state.service.route(&n)) else {
         return xml(XML_NOT_FOUND.to_owned());
     };
-    let Some(contact) = route.contact.as_deref() else {
-        return xml(XML_NOT_FOUND.to_owned());
+    let announcement = suspended_target(&state, &route);
+    let contact = match (route.suspension, announcement, route.contact.as_deref()) {
+        (Some(why), None, _) => return xml(suspended_xml(&route.did, context, why)),
+        (_, Some(target), _) | (None, None, Some(target)) => target,
+        (None, None, None) => return xml(XML_NOT_FOUND.to_owned()),
     };
     let action = match contact.strip_prefix("tel:") {
         Some(number) => format!(
@@ -307,6 +344,22 @@ pub async fn freeswitch(
         context = xml_escape(context),
         did = xml_escape(&route.did),
     ))
+}
+
+/// The dialplan for a suspended number: refuse with 480, saying why, and
+/// mark the channel `didhub_status=suspended`.
+fn suspended_xml(did: &str, context: &str, why: Suspension) -> String {
+    let digits = did.trim_start_matches('+');
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n\
+<document type=\"freeswitch/xml\">\n  <section name=\"dialplan\" description=\"didhub\">\n    <context name=\"{context}\">\n      \
+<extension name=\"didhub_{digits}\">\n        <condition field=\"destination_number\" expression=\"^(\\+|00)?{digits}$\">\n          \
+<action application=\"set\" data=\"didhub_status=suspended\"/>\n          \
+<action application=\"set\" data=\"sip_h_Warning=399 didhub &quot;{reason}&quot;\"/>\n          \
+<action application=\"respond\" data=\"480 Temporarily Unavailable\"/>\n        </condition>\n      </extension>\n    </context>\n  </section>\n</document>\n",
+        context = xml_escape(context),
+        reason = xml_escape(why.reason()),
+    )
 }
 
 #[cfg(test)]

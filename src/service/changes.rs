@@ -31,6 +31,7 @@ impl Service {
                 username: username.into(),
                 kind: None,
                 contact: None,
+                suspension: None,
             }),
         );
         // Removing cannot fail: there is no row to convert.

@@ -37,6 +37,9 @@ pub enum Error {
     IdempotencyKeyReused,
     #[error("{0}")]
     Conflict(String),
+    /// A state conflict with its own stable code (e.g. `restore_window_closed`).
+    #[error("{message}")]
+    ConflictWith { code: &'static str, message: String },
     #[error("{0}")]
     NotFound(String),
     #[error("the database is unavailable")]

@@ -12,10 +12,14 @@ mod numbers;
 mod operators;
 mod passwords;
 mod purchase;
+mod restore;
 mod resolve;
 mod routing;
 mod search;
 mod shelf;
+mod statement;
+mod suspension;
+mod upcoming;
 mod token_cache;
 mod views;
 
@@ -33,6 +37,9 @@ pub fn inventory_columns() -> &'static str {
 pub use numbers::Released;
 pub use operators::{OPERATOR_KEY_PREFIX, Operator, OperatorKeyInfo};
 pub use purchase::{AssignRequest, Charge, Purchase};
+pub use restore::Restored;
+pub use statement::Statement;
+pub use upcoming::{BillingSettings, Upcoming, UpcomingRenewal};
 pub use resolve::{HostResolver, Resolution, ResolveError, SystemResolver};
 pub use routing::{Route, RouteTable};
 pub use search::{SearchPage, SearchQuery};
@@ -76,6 +83,12 @@ pub struct Settings {
     pub password_workers: usize,
     /// Password jobs that may wait for a worker before logins answer 503 `busy`.
     pub password_queue: usize,
+    // Suspension and restore (issue 12).
+    /// Where calls to a number suspended for non-payment are redirected (an
+    /// announcement); `None`: they are refused with 480.
+    pub suspended_uri: Option<String>,
+    /// How long after a release its former owner may restore a number.
+    pub restore_secs: i64,
 }
 
 impl Default for Settings {
@@ -96,6 +109,8 @@ impl Default for Settings {
             login_max_per_address: 120,
             password_workers: 0,
             password_queue: 64,
+            suspended_uri: None,
+            restore_secs: 10 * 86400,
         }
     }
 }

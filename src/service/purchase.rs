@@ -46,7 +46,9 @@ fn outcome_label(outcome: &Result<Purchase>) -> &'static str {
             "currency_mismatch"
         }
         Err(Error::BadRequest { .. } | Error::Unprocessable { .. }) => "invalid_request",
-        Err(Error::IdempotencyKeyReused | Error::Conflict(_)) => "conflict",
+        Err(Error::IdempotencyKeyReused | Error::Conflict(_) | Error::ConflictWith { .. }) => {
+            "conflict"
+        }
         Err(
             Error::Unauthorized
             | Error::InvalidCredentials

@@ -4,6 +4,7 @@
 //! arrive as announcements (see `changes`).
 
 use super::{Result, Service};
+use crate::domain::renewal::Suspension;
 use crate::domain::routing::{RoutingPolicy, contact_uri};
 use crate::domain::{ForwardTarget, ForwardType};
 use crate::store::dids::{self, RouteRow};
@@ -22,6 +23,8 @@ pub struct Route {
     /// Where calls go; `None` when the number is not forwarded (or its target
     /// needs configuration that is missing, such as the account's PBX host).
     pub contact: Option<Arc<str>>,
+    /// Why calls are refused although the number is owned, if they are.
+    pub suspension: Option<Suspension>,
 }
 
 /// Numbers are keyed by their digits as an integer: an E.164 number has at
@@ -91,9 +94,16 @@ impl RouteTable {
 
 fn route_from(row: RouteRow, policy: &RoutingPolicy) -> Route {
     let kind = row.forward_type.as_deref().and_then(ForwardType::parse);
+    let suspension = if row.owner_inactive {
+        Some(Suspension::Account)
+    } else if row.unpaid {
+        Some(Suspension::NonPayment)
+    } else {
+        None
+    };
     let contact = match (kind, row.forward_destination.as_deref()) {
-        // A suspended owner's numbers answer as unavailable (not forwarded).
-        _ if row.owner_inactive => None,
+        // A suspended number answers as unavailable (not forwarded).
+        _ if suspension.is_some() => None,
         (Some(kind), Some(destination)) => ForwardTarget::from_stored(kind, destination)
             .and_then(|target| contact_uri(&row.number, &target, row.pbx_host.as_deref(), policy))
             .map(Arc::from),
@@ -106,6 +116,7 @@ fn route_from(row: RouteRow, policy: &RoutingPolicy) -> Route {
         username: Arc::from(row.username),
         kind: contact.as_ref().and(kind),
         contact,
+        suspension,
     }
 }
 

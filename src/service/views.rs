@@ -34,6 +34,9 @@ pub struct Did {
     pub assigned_at: Option<i64>,
     pub paid_through: Option<i64>,
     pub forward: Option<Forward>,
+    /// Set while the number is suspended for non-payment.
+    #[serde(default)]
+    pub suspended_at: Option<i64>,
 }
 
 impl Did {
@@ -77,6 +80,7 @@ impl TryFrom<DidRow> for Did {
             assigned_at: row.assigned_at,
             paid_through: row.paid_through,
             forward,
+            suspended_at: row.suspended_at,
         })
     }
 }

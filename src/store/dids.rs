@@ -24,16 +24,18 @@ pub struct DidRow {
     pub forward_type: Option<String>,
     pub forward_destination: Option<String>,
     pub updated_at: i64,
+    /// Set while the number is suspended for non-payment.
+    pub suspended_at: Option<i64>,
 }
 
 macro_rules! did_columns {
     () => {
         "id, number, country, did_type, region, currency, setup_minor, monthly_minor, status, \
-         account_id, assigned_at, paid_through, aging_until, forward_type, forward_destination, updated_at"
+         account_id, assigned_at, paid_through, aging_until, forward_type, forward_destination, updated_at, suspended_at"
     };
 }
 
-fn from_row(row: &AnyRow) -> Result<DidRow, sqlx::Error> {
+pub(super) fn from_row(row: &AnyRow) -> Result<DidRow, sqlx::Error> {
     Ok(DidRow {
         id: row.try_get("id")?,
         number: row.try_get("number")?,
@@ -51,6 +53,7 @@ fn from_row(row: &AnyRow) -> Result<DidRow, sqlx::Error> {
         forward_type: row.try_get("forward_type")?,
         forward_destination: row.try_get("forward_destination")?,
         updated_at: row.try_get("updated_at")?,
+        suspended_at: row.try_get("suspended_at")?,
     })
 }
 
@@ -108,6 +111,9 @@ pub async fn list_owned<'e>(
     )
 }
 
+/// The columns of [`DidRow`], for queries built outside this file.
+pub(super) const DID_COLUMNS: &str = did_columns!();
+
 /// An owned number with what routing needs from its owner's account.
 #[derive(Debug, Clone)]
 pub struct RouteRow {
@@ -120,13 +126,15 @@ pub struct RouteRow {
     pub forward_destination: Option<String>,
     /// The owner is not active (suspended or closed): calls are not forwarded.
     pub owner_inactive: bool,
+    /// Suspended for non-payment: calls are refused until it is paid.
+    pub unpaid: bool,
 }
 
 macro_rules! route_select {
     ($where:literal) => {
         concat!(
             "SELECT d.id AS did_id, d.number, d.account_id, a.username, a.pbx_host, d.forward_type, \
-             d.forward_destination, a.status AS owner_status FROM dids d JOIN accounts a ON a.id = d.account_id \
+             d.forward_destination, a.status AS owner_status, d.suspended_at FROM dids d JOIN accounts a ON a.id = d.account_id \
              WHERE d.status = 'assigned'",
             $where
         )
@@ -143,6 +151,7 @@ fn route_from_row(row: &AnyRow) -> Result<RouteRow, sqlx::Error> {
         forward_type: row.try_get("forward_type")?,
         forward_destination: row.try_get("forward_destination")?,
         owner_inactive: row.try_get::<String, _>("owner_status")? != "active",
+        unpaid: row.try_get::<Option<i64>, _>("suspended_at")?.is_some(),
     })
 }
 
@@ -265,7 +274,7 @@ pub async fn release<'e>(
 ) -> Result<Option<DidRow>, sqlx::Error> {
     sqlx::query(concat!(
         "UPDATE dids SET status = 'aging', account_id = NULL, assigned_at = NULL, paid_through = NULL, \
-         aging_until = $1, forward_type = NULL, forward_destination = NULL, updated_at = $2 \
+         aging_until = $1, forward_type = NULL, forward_destination = NULL, suspended_at = NULL, updated_at = $2 \
          WHERE id = $3 AND account_id = $4 AND status = 'assigned' RETURNING ",
         did_columns!()
     ))

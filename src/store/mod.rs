@@ -11,7 +11,10 @@ pub mod idempotency;
 pub mod ledger;
 pub mod notify;
 pub mod operator_keys;
+pub mod restore;
 pub mod sqlite_file;
+pub mod statement;
+pub mod suspension;
 pub mod tokens;
 
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
@@ -334,6 +337,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "admin audit",
                 include_str!("../../migrations/sqlite/0101_admin_audit.sql"),
             ),
+            // Suspension, restore and statements (issue 12): 130-139.
+            (
+                130,
+                "suspension and restore",
+                include_str!("../../migrations/sqlite/0130_suspension_restore.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -355,6 +364,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 101,
                 "admin audit",
                 include_str!("../../migrations/postgres/0101_admin_audit.sql"),
+            ),
+            // Suspension, restore and statements (issue 12): 130-139.
+            (
+                130,
+                "suspension and restore",
+                include_str!("../../migrations/postgres/0130_suspension_restore.sql"),
             ),
         ],
     }
