@@ -1,9 +1,9 @@
 //! Builds the running service from settings: database, service, HTTP server,
 //! background maintenance. Used by `didhub serve` and by the integration tests.
 
-use crate::domain::renewal::Suspension;
 use crate::clock::Clock;
 use crate::domain::catalogue::{Catalogue, DEFAULT_CATALOGUE};
+use crate::domain::renewal::Suspension;
 use crate::domain::routing::RoutingPolicy;
 use crate::domain::{Currency, ForwardPolicy};
 use crate::http::{self, HttpSettings};

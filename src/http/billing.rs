@@ -60,7 +60,10 @@ pub struct UpcomingResponse {
     responses((status = 200, body = UpcomingResponse),
               (status = 400, description = "invalid_days", body = ErrorBody),
               (status = 401, body = ErrorBody)))]
-pub async fn upcoming(State(state): State<AppState>, input: ApiInput) -> ApiResult<UpcomingResponse> {
+pub async fn upcoming(
+    State(state): State<AppState>,
+    input: ApiInput,
+) -> ApiResult<UpcomingResponse> {
     let account_id = account_of(&state, &input).await?;
     let days = input.optional_int("days")?;
     let account = state.service.account_summary(account_id).await?;
@@ -86,6 +89,17 @@ pub async fn upcoming(State(state): State<AppState>, input: ApiInput) -> ApiResu
         below_threshold: up.below_threshold,
         threshold_crossed_at: up.threshold_crossed_at.map(rfc3339),
     }))
+}
+
+/// [`upcoming`] with its fields in the query string.
+#[utoipa::path(get, path = "/api/billing/upcoming", tag = "billing",
+    params(("days" = Option<i64>, Query, description = "How far ahead, 1 to 366 days; default 30"),
+           ("token" = Option<String>, Query, description = "The account token, unless sent as a bearer header")),
+    responses((status = 200, body = UpcomingResponse),
+              (status = 400, description = "invalid_days or invalid_field", body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
+pub async fn upcoming_get(state: State<AppState>, input: ApiInput) -> ApiResult<UpcomingResponse> {
+    upcoming(state, input).await
 }
 
 #[derive(Serialize, ToSchema)]
@@ -138,7 +152,10 @@ async fn billing_settings(
             let minor = account.currency.parse_minor(text).map_err(|e| {
                 ApiError::bad_request("invalid_amount", format!("low_balance_threshold: {e}"))
             })?;
-            state.service.set_low_balance(account_id, Some(minor)).await?
+            state
+                .service
+                .set_low_balance(account_id, Some(minor))
+                .await?
         }
     };
     Ok(Json(BillingSettingsResponse {
@@ -194,10 +211,24 @@ pub fn statement_csv(s: &Statement) -> Result<String, csv::Error> {
     let money = |minor: i64| s.currency.format_minor(minor);
     let mut out = csv::Writer::from_writer(Vec::new());
     out.write_record([
-        "date", "entry_id", "type", "did_number", "description", "amount", "balance_after",
+        "date",
+        "entry_id",
+        "type",
+        "did_number",
+        "description",
+        "amount",
+        "balance_after",
     ])?;
     let opening = money(s.opening_minor);
-    out.write_record([&rfc3339(s.from), "", "opening", "", "opening balance", "", &opening])?;
+    out.write_record([
+        &rfc3339(s.from),
+        "",
+        "opening",
+        "",
+        "opening balance",
+        "",
+        &opening,
+    ])?;
     for e in &s.entries {
         out.write_record([
             rfc3339(e.created_at),
@@ -210,7 +241,15 @@ pub fn statement_csv(s: &Statement) -> Result<String, csv::Error> {
         ])?;
     }
     let closing = money(s.closing_minor);
-    out.write_record([&rfc3339(s.until), "", "closing", "", "closing balance", "", &closing])?;
+    out.write_record([
+        &rfc3339(s.until),
+        "",
+        "closing",
+        "",
+        "closing balance",
+        "",
+        &closing,
+    ])?;
     for (kind, total) in &s.totals {
         out.write_record(["", "", "total", "", kind.as_str(), &money(*total), ""])?;
     }
@@ -220,14 +259,21 @@ pub fn statement_csv(s: &Statement) -> Result<String, csv::Error> {
 
 /// Renders a statement as JSON, or CSV when `format` is `csv`.
 pub fn render_statement(statement: &Statement, format: Option<&str>) -> Result<Response, ApiError> {
-    match format.map(str::trim).map(str::to_ascii_lowercase).as_deref() {
+    match format
+        .map(str::trim)
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("json") => Ok(Json(StatementResponse::from(statement)).into_response()),
         Some("csv") => {
             let csv = statement_csv(statement)
                 .map_err(|e| ApiError(crate::service::Error::Internal(e.to_string())))?;
             Ok(([(header::CONTENT_TYPE, "text/csv; charset=utf-8")], csv).into_response())
         }
-        Some(_) => Err(ApiError::bad_request("invalid_format", "format must be json or csv")),
+        Some(_) => Err(ApiError::bad_request(
+            "invalid_format",
+            "format must be json or csv",
+        )),
     }
 }
 
@@ -236,11 +282,26 @@ pub fn render_statement(statement: &Statement, format: Option<&str>) -> Result<R
     responses((status = 200, body = StatementResponse, description = "JSON; with format=csv, text/csv: date, entry_id, type, did_number, description, amount, balance_after"),
               (status = 400, description = "missing_field, invalid_month or invalid_format", body = ErrorBody),
               (status = 401, body = ErrorBody)))]
-pub async fn statement(State(state): State<AppState>, input: ApiInput) -> Result<Response, ApiError> {
+pub async fn statement(
+    State(state): State<AppState>,
+    input: ApiInput,
+) -> Result<Response, ApiError> {
     let account_id = account_of(&state, &input).await?;
     let month = input.required("month")?;
     let statement = state.service.statement(account_id, month).await?;
     render_statement(&statement, input.optional("format"))
+}
+
+/// [`statement`] with its fields in the query string.
+#[utoipa::path(get, path = "/api/billing/statement", tag = "billing",
+    params(("month" = String, Query, description = "YYYY-MM"),
+           ("format" = Option<String>, Query, description = "json (default) or csv"),
+           ("token" = Option<String>, Query, description = "The account token, unless sent as a bearer header")),
+    responses((status = 200, body = StatementResponse, description = "JSON; with format=csv, text/csv"),
+              (status = 400, description = "missing_field, invalid_month or invalid_format", body = ErrorBody),
+              (status = 401, body = ErrorBody)))]
+pub async fn statement_get(state: State<AppState>, input: ApiInput) -> Result<Response, ApiError> {
+    statement(state, input).await
 }
 
 #[derive(Serialize, ToSchema)]

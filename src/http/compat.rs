@@ -278,6 +278,7 @@ mod tests {
                 assigned_at: None,
                 paid_through: None,
                 forward: None,
+                suspended_at: None,
             },
             rendered: OnceLock::new(),
         })

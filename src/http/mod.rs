@@ -73,9 +73,18 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/api/did/release", post(compat::release))
         // Suspension, restore and statements (issue 12).
         .route("/api/did/restore", post(billing::restore))
-        .route("/api/billing/upcoming", get(billing::upcoming).post(billing::upcoming))
-        .route("/api/billing/settings", get(billing::settings_get).post(billing::settings))
-        .route("/api/billing/statement", get(billing::statement).post(billing::statement))
+        .route(
+            "/api/billing/upcoming",
+            get(billing::upcoming_get).post(billing::upcoming),
+        )
+        .route(
+            "/api/billing/settings",
+            get(billing::settings_get).post(billing::settings),
+        )
+        .route(
+            "/api/billing/statement",
+            get(billing::statement_get).post(billing::statement),
+        )
         .route("/v1/routing/freeswitch", post(routing::freeswitch))
         .route("/v1/routing/{number}", get(routing::lookup))
         .route("/v1/routing/{number}/kamailio", get(routing::kamailio))

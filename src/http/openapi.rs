@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations. A copy is
 //! committed as `openapi.json`; a test fails when the two drift apart.
 
-use super::{admin, compat, routing};
+use super::{admin, billing, compat, routing};
 use axum::Json;
 use serde_json::{Value, json};
 use utoipa::Modify;
@@ -22,6 +22,13 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         compat::list,
         compat::forward,
         compat::release,
+        billing::restore,
+        billing::upcoming,
+        billing::upcoming_get,
+        billing::settings,
+        billing::settings_get,
+        billing::statement,
+        billing::statement_get,
         routing::lookup,
         routing::kamailio,
         routing::freeswitch,
@@ -47,6 +54,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
     modifiers(&RoutingKey),
     tags(
         (name = "provisioning", description = "Search, buy, forward and release numbers"),
+        (name = "billing", description = "What is coming, the low-balance threshold, monthly statements"),
         (name = "routing", description = "Where calls go, for the operator's SBC (routing key)"),
         (name = "admin", description = "The operator's admin API (operator key: admin, billing, support or readonly)")
     )
@@ -84,7 +92,7 @@ const BODY_CODES: &str = "invalid_body, invalid_field, field_too_long, invalid_c
                           unsupported_media_type";
 
 /// The 400 codes of each seed API operation beyond `BODY_CODES`.
-const BAD_REQUEST_CODES: [(&str, &str); 10] = [
+const BAD_REQUEST_CODES: [(&str, &str); 14] = [
     ("/api/login", "missing_credentials"),
     ("/api/logout", ""),
     ("/api/balance", ""),
@@ -103,6 +111,13 @@ const BAD_REQUEST_CODES: [(&str, &str); 10] = [
         "missing_field, invalid_did_id, invalid_idempotency_key",
     ),
     ("/api/did/release", "missing_field, invalid_did_id"),
+    ("/api/did/restore", "missing_field, invalid_did_id"),
+    ("/api/billing/upcoming", "invalid_days"),
+    ("/api/billing/settings", "invalid_amount"),
+    (
+        "/api/billing/statement",
+        "missing_field, invalid_month, invalid_format",
+    ),
     (
         "/api/did/forward",
         "missing_field, invalid_did_id, invalid_forward_type, invalid_destination",
@@ -177,6 +192,21 @@ fn add_details(doc: &mut Value) {
             for parameter in parameters {
                 // Any text names a number (404 when nobody owns it) but control characters.
                 parameter["schema"]["pattern"] = json!(requests::printable());
+            }
+        }
+    }
+    // The billing reads' query fields: any text but control characters (the
+    // handlers then refuse what they cannot read, 400).
+    for path in [
+        "/api/billing/upcoming",
+        "/api/billing/settings",
+        "/api/billing/statement",
+    ] {
+        if let Some(parameters) = doc["paths"][path]["get"]["parameters"].as_array_mut() {
+            for parameter in parameters {
+                if parameter["schema"]["type"] == "string" {
+                    parameter["schema"]["pattern"] = json!(requests::printable());
+                }
             }
         }
     }

@@ -4,8 +4,8 @@
 
 use super::AppState;
 use super::error::error_response;
-use crate::domain::text::refused_char;
 use crate::domain::renewal::Suspension;
+use crate::domain::text::refused_char;
 use crate::service::Route;
 use axum::body::Bytes;
 use axum::extract::{Path, State};

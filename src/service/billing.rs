@@ -1,8 +1,8 @@
 //! Periodic work: monthly renewals, the end of aging, and clean-up. Safe to run
 //! on every instance at once: each change is conditional on the state it saw.
 
-use super::{Result, Service};
 use super::suspension::Charged;
+use super::{Result, Service};
 use crate::domain::renewal::reclaim_at;
 use crate::store::{auth_counters, dids, idempotency, restore, suspension, tokens};
 
@@ -93,7 +93,10 @@ impl Service {
         let Some(balance) = suspension::lock_balance(&mut *tx, account_id).await? else {
             return Ok(Renewal::Skipped);
         };
-        match self.charge_period(&mut tx, did, account_id, balance).await? {
+        match self
+            .charge_period(&mut tx, did, account_id, balance)
+            .await?
+        {
             Charged::Paid => {
                 tx.commit().await?;
                 self.refresh_number(&did.number).await?;

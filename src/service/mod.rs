@@ -12,15 +12,15 @@ mod numbers;
 mod operators;
 mod passwords;
 mod purchase;
-mod restore;
 mod resolve;
+mod restore;
 mod routing;
 mod search;
 mod shelf;
 mod statement;
 mod suspension;
-mod upcoming;
 mod token_cache;
+mod upcoming;
 mod views;
 
 pub use accounts::AccountSummary;
@@ -37,13 +37,13 @@ pub fn inventory_columns() -> &'static str {
 pub use numbers::Released;
 pub use operators::{OPERATOR_KEY_PREFIX, Operator, OperatorKeyInfo};
 pub use purchase::{AssignRequest, Charge, Purchase};
-pub use restore::Restored;
-pub use statement::Statement;
-pub use upcoming::{BillingSettings, Upcoming, UpcomingRenewal};
 pub use resolve::{HostResolver, Resolution, ResolveError, SystemResolver};
+pub use restore::Restored;
 pub use routing::{Route, RouteTable};
 pub use search::{SearchPage, SearchQuery};
 pub use shelf::OnSale;
+pub use statement::Statement;
+pub use upcoming::{BillingSettings, Upcoming, UpcomingRenewal};
 pub use views::{Did, DidStatus, Forward, LedgerEntry};
 
 use crate::clock::Clock;

@@ -76,7 +76,12 @@ impl Service {
         self.announce(&mut tx, &row.number).await?;
         tx.commit().await?;
         self.refresh_number(&row.number).await?;
-        tracing::info!(account = account_id, did = did_id, charged, "number restored");
+        tracing::info!(
+            account = account_id,
+            did = did_id,
+            charged,
+            "number restored"
+        );
         Ok(Restored {
             did: Did::try_from(row)?,
             charged_minor: charged,
@@ -97,7 +102,8 @@ impl Service {
         if amount == 0 {
             return Ok(balance);
         }
-        let currency = crate::domain::Currency::parse(&did.currency).unwrap_or(crate::domain::Currency::USD);
+        let currency =
+            crate::domain::Currency::parse(&did.currency).unwrap_or(crate::domain::Currency::USD);
         let after = accounts::debit_if_covered(&mut **tx, account_id, amount)
             .await?
             .ok_or_else(|| Error::InsufficientBalance {

@@ -211,6 +211,7 @@ mod tests {
             forward_type: None,
             forward_destination: None,
             updated_at: 0,
+            suspended_at: None,
         }
     }
 

@@ -84,7 +84,11 @@ impl Service {
         if suspended {
             // event: number.suspended
             self.announce(tx, &did.number).await?;
-            tracing::info!(account = account_id, did = did.id, "number suspended for non-payment");
+            tracing::info!(
+                account = account_id,
+                did = did.id,
+                "number suspended for non-payment"
+            );
         }
         Ok(suspended)
     }
@@ -136,7 +140,12 @@ impl Service {
 
     /// Records whether the balance is below the account's low-balance
     /// threshold after a change, in `tx`; a downward crossing is noticed once.
-    pub(super) async fn note_balance(&self, tx: &mut Tx, account_id: i64, balance: i64) -> Result<()> {
+    pub(super) async fn note_balance(
+        &self,
+        tx: &mut Tx,
+        account_id: i64,
+        balance: i64,
+    ) -> Result<()> {
         let low = suspension::low_balance(&mut **tx, account_id).await?;
         let Some(threshold) = low.threshold_minor else {
             return Ok(());
@@ -146,7 +155,12 @@ impl Service {
             suspension::set_low_balance(&mut **tx, account_id, Some(threshold), below).await?;
             if below {
                 // event: balance.low
-                tracing::info!(account = account_id, balance, threshold, "balance below threshold");
+                tracing::info!(
+                    account = account_id,
+                    balance,
+                    threshold,
+                    "balance below threshold"
+                );
             }
         }
         Ok(())

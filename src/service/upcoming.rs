@@ -57,7 +57,7 @@ fn renewals_until(rows: &[dids::DidRow], now: i64, until: i64) -> Vec<UpcomingRe
             due = next_paid_through(assigned_at, due);
         }
     }
-    out.sort_by(|a, b| (a.due_at, a.did_id).cmp(&(b.due_at, b.did_id)));
+    out.sort_by_key(|r| (r.due_at, r.did_id));
     out
 }
 
@@ -112,7 +112,9 @@ impl Service {
         let low = suspension::low_balance(self.store.pool(), account_id).await?;
         Ok(BillingSettings {
             low_balance_minor: low.threshold_minor,
-            below_threshold: low.threshold_minor.is_some_and(|t| account.balance_minor < t),
+            below_threshold: low
+                .threshold_minor
+                .is_some_and(|t| account.balance_minor < t),
         })
     }
 

@@ -113,8 +113,8 @@ pub async fn purge_closed<'e>(
         "DELETE FROM restorable_dids WHERE restore_until <= $1 \
          AND did_id NOT IN (SELECT id FROM dids WHERE status = 'aging')",
     )
-        .bind(now)
-        .execute(db)
-        .await?;
+    .bind(now)
+    .execute(db)
+    .await?;
     Ok(done.rows_affected())
 }

@@ -98,12 +98,11 @@ pub async fn low_balance<'e>(
     db: impl Executor<'e, Database = Any>,
     account_id: i64,
 ) -> Result<LowBalance, sqlx::Error> {
-    let row = sqlx::query(
-        "SELECT low_balance_minor, below_low_balance FROM accounts WHERE id = $1",
-    )
-    .bind(account_id)
-    .fetch_one(db)
-    .await?;
+    let row =
+        sqlx::query("SELECT low_balance_minor, below_low_balance FROM accounts WHERE id = $1")
+            .bind(account_id)
+            .fetch_one(db)
+            .await?;
     Ok(LowBalance {
         threshold_minor: row.try_get("low_balance_minor")?,
         below: row.try_get::<i64, _>("below_low_balance")? != 0,
@@ -116,14 +115,12 @@ pub async fn set_low_balance<'e>(
     threshold_minor: Option<i64>,
     below: bool,
 ) -> Result<(), sqlx::Error> {
-    sqlx::query(
-        "UPDATE accounts SET low_balance_minor = $1, below_low_balance = $2 WHERE id = $3",
-    )
-    .bind(threshold_minor)
-    .bind(i64::from(below))
-    .bind(account_id)
-    .execute(db)
-    .await?;
+    sqlx::query("UPDATE accounts SET low_balance_minor = $1, below_low_balance = $2 WHERE id = $3")
+        .bind(threshold_minor)
+        .bind(i64::from(below))
+        .bind(account_id)
+        .execute(db)
+        .await?;
     Ok(())
 }
 

@@ -13,6 +13,7 @@ mod admin;
 mod assign;
 mod auth;
 mod available;
+mod billing;
 mod calls;
 mod connections;
 mod contract;
