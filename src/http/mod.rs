@@ -1,7 +1,7 @@
 //! The HTTP API: thin handlers that parse, call the service and map errors.
 
 pub mod admin;
-mod billing;
+pub(crate) mod billing;
 mod compat;
 pub mod error;
 mod input;
@@ -18,6 +18,7 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+pub use billing::statement_csv;
 use error::{ApiError, error_response};
 pub use openapi::{openapi_document, openapi_json};
 use std::sync::Arc;

@@ -50,6 +50,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         admin::numbers::show,
         admin::numbers::release,
         admin::stats::stats,
+        admin::statement::statement,
     ),
     modifiers(&RoutingKey),
     tags(

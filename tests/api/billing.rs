@@ -299,6 +299,24 @@ on_both_backends! {
         assert_eq!((bad.status, bad.code()), (StatusCode::BAD_REQUEST, "invalid_month"));
     }
 
+    async fn the_operator_reads_any_accounts_statement_with_a_billing_key() {
+        let app = TestApp::spawn().await;
+        app.account_with_balance("alice", 10_00).await;
+        let id = app.service.account_by_username("alice").await.expect("account").id;
+        let path = format!("{}/admin/v1/accounts/{id}/statement?month=2026-11", app.base);
+        let billing = app.service.create_operator_key("billing", Role::Billing, None).await.expect("key");
+        let readonly = app.service.create_operator_key("readonly", Role::Readonly, None).await.expect("key");
+
+        let statement = send(app.client.get(&path).bearer_auth(&billing)).await;
+        assert_eq!(statement.status, StatusCode::OK, "{}", statement.body);
+        assert_eq!(statement.body["closing_balance"], "10.00");
+        assert_eq!(statement.body["totals"]["credit"], "10.00");
+        let csv = send(app.client.get(format!("{path}&format=csv")).bearer_auth(&billing)).await;
+        assert!(csv.body.as_str().is_some_and(|t| t.contains("closing balance,,10.00")), "{}", csv.body);
+        let refused = send(app.client.get(&path).bearer_auth(&readonly)).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    }
+
     async fn numbers_priced_zero_are_bought_renewed_and_released_without_zero_entries() {
         let app = TestApp::spawn().await;
         app.import(&["+33123456789,FR,landline,0.00,0.00", "+33123456790,FR,landline,0.00,1.00"]).await;

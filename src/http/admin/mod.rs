@@ -7,6 +7,7 @@ pub mod audit;
 pub mod inventory;
 pub mod money;
 pub mod numbers;
+pub mod statement;
 pub mod stats;
 
 use super::AppState;
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .merge(inventory::router())
         .merge(numbers::router())
         .merge(stats::router())
+        .merge(statement::router())
 }
 
 /// The operator behind the request's `Authorization: Bearer` key.
