@@ -174,6 +174,8 @@ impl Service {
             )
             .collect();
         let ids = ledger::insert_many(&mut *tx, &entries).await?;
+        self.note_balance(&mut tx, account_id, balance_after)
+            .await?;
         let charges = entries
             .iter()
             .zip(ids)
