@@ -97,9 +97,12 @@ impl Service {
             .charge_period(&mut tx, did, account_id, balance)
             .await?
         {
-            Charged::Paid => {
+            Charged::Paid { resumed } => {
                 tx.commit().await?;
-                self.refresh_number(&did.number).await?;
+                // A plain renewal changes nothing routing or the shelf hold.
+                if resumed {
+                    self.refresh_number(&did.number).await?;
+                }
                 Ok(Renewal::Renewed)
             }
             Charged::Moved => Ok(Renewal::Skipped),

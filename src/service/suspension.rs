@@ -10,7 +10,9 @@ use crate::store::{Tx, accounts, ledger, suspension};
 /// Why one period of one number was not charged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Charged {
-    Paid,
+    /// `resumed`: the number was suspended and is now paid up, so it rings
+    /// again (and routing must hear of it).
+    Paid { resumed: bool },
     /// The balance does not cover it.
     Unaffordable,
     /// Someone else renewed or released it meanwhile.
@@ -62,12 +64,13 @@ impl Service {
             self.note_balance(tx, account_id, after).await?;
         }
         // event: number.renewed
-        if did.suspended_at.is_some() && next > now {
+        let resumed = did.suspended_at.is_some() && next > now;
+        if resumed {
             // event: number.restored
+            self.announce(tx, &did.number).await?;
             tracing::info!(account = account_id, did = did.id, "suspended number paid");
         }
-        self.announce(tx, &did.number).await?;
-        Ok(Charged::Paid)
+        Ok(Charged::Paid { resumed })
     }
 
     /// Suspends a due number its owner cannot pay for, in `tx`.
@@ -105,10 +108,14 @@ impl Service {
             let balance = suspension::lock_balance(&mut **tx, account_id)
                 .await?
                 .ok_or(Error::Unauthorized)?;
-            if self.charge_period(tx, &did, account_id, balance).await? != Charged::Paid {
+            let Charged::Paid { resumed } =
+                self.charge_period(tx, &did, account_id, balance).await?
+            else {
                 break;
+            };
+            if resumed {
+                changed.push(did.number.clone());
             }
-            changed.push(did.number.clone());
             waiting.remove(0);
             let (Some(assigned_at), Some(paid_through)) = (did.assigned_at, did.paid_through)
             else {
@@ -126,7 +133,6 @@ impl Service {
                 waiting.insert(at, later);
             }
         }
-        changed.dedup();
         Ok(changed)
     }
 

@@ -304,47 +304,6 @@ pub async fn end_aging<'e>(
     Ok(done.rows_affected())
 }
 
-pub async fn due_for_renewal<'e>(
-    db: impl Executor<'e, Database = Any>,
-    now: i64,
-    limit: i64,
-) -> Result<Vec<DidRow>, sqlx::Error> {
-    rows(
-        sqlx::query(concat!(
-            "SELECT ",
-            did_columns!(),
-            " FROM dids WHERE status = 'assigned' AND paid_through <= $1 ORDER BY paid_through, id LIMIT $2"
-        ))
-        .bind(now)
-        .bind(limit)
-        .fetch_all(db)
-        .await?,
-    )
-}
-
-/// Moves `paid_through` on only if nobody renewed the number in between.
-pub async fn extend_paid_through<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: i64,
-    account_id: i64,
-    old_paid_through: i64,
-    new_paid_through: i64,
-    now: i64,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE dids SET paid_through = $1, updated_at = $2 \
-         WHERE id = $3 AND account_id = $4 AND status = 'assigned' AND paid_through = $5",
-    )
-    .bind(new_paid_through)
-    .bind(now)
-    .bind(id)
-    .bind(account_id)
-    .bind(old_paid_through)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
-}
-
 /// A number as an operator lists it for sale.
 #[derive(Debug, Clone)]
 pub struct InventoryItem<'a> {
