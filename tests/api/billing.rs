@@ -77,6 +77,15 @@ on_both_backends! {
         assert!(lookup.body["target"].is_null());
         let kamailio = app.get_routing("/v1/routing/+33123456789/kamailio").await;
         assert_eq!((kamailio.status, kamailio.body["status"].as_str()), (StatusCode::NOT_FOUND, Some("suspended")));
+        let freeswitch = send(
+            app.client
+                .post(format!("{}/v1/routing/freeswitch", app.base))
+                .bearer_auth(ROUTING_KEY)
+                .form(&[("section", "dialplan"), ("Caller-Destination-Number", "+33123456789")]),
+        )
+        .await;
+        let dialplan = freeswitch.body.as_str().unwrap_or_default();
+        assert!(dialplan.contains("didhub_status=suspended") && dialplan.contains("respond\" data=\"480"), "{dialplan}");
         let refused = invite_over_udp(app.sip, DID_URI, "s1").await;
         assert_eq!(refused.status, 480, "{}", refused.raw);
         assert!(refused.header("Reason").is_some_and(|r| r.contains("non-payment")), "{}", refused.raw);
@@ -204,6 +213,24 @@ on_both_backends! {
         let late = app.post("/api/did/restore", &[("token", &token), ("did_id", &did_id)]).await;
         assert_eq!((late.status, late.code()), (StatusCode::CONFLICT, "restore_window_closed"));
         app.assert_ledger_invariant().await;
+    }
+
+    async fn a_number_the_operator_took_back_cannot_be_restored_by_its_former_owner() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let token = app.account_with_balance("alice", 20_00).await;
+        let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
+        let admin = app.service.create_operator_key("admin", Role::Admin, None).await.expect("key");
+        let taken = send(
+            app.client
+                .post(format!("{}/admin/v1/numbers/{FR_LANDLINE_1}/release", app.base))
+                .bearer_auth(admin)
+                .json(&json!({"reason": "abuse"})),
+        )
+        .await;
+        assert_eq!(taken.status, StatusCode::OK, "{}", taken.body);
+        let restore = app.post("/api/did/restore", &[("token", &token), ("did_id", &did_id)]).await;
+        assert_eq!((restore.status, restore.code()), (StatusCode::NOT_FOUND, "did_not_found"));
     }
 
     async fn a_restore_after_the_paid_period_charges_a_new_first_month_from_that_day() {
