@@ -139,8 +139,12 @@ fn error_answer(description: &str, headers: &[(&str, &str)]) -> Value {
 /// The answers every seed API operation can give besides its own: bad input,
 /// missing token, oversized body, database trouble.
 fn add_common_answers(doc: &mut Value) {
-    for (path, codes) in BAD_REQUEST_CODES {
-        let Some(operation) = doc["paths"][path]["post"].as_object_mut() else {
+    // The billing reads also answer GET, with the same answers.
+    let operations = BAD_REQUEST_CODES
+        .iter()
+        .flat_map(|(path, codes)| [(*path, *codes, "post"), (*path, *codes, "get")]);
+    for (path, codes, method) in operations {
+        let Some(operation) = doc["paths"][path][method].as_object_mut() else {
             continue;
         };
         let listed = if codes.is_empty() {
