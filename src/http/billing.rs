@@ -279,7 +279,8 @@ pub fn render_statement(statement: &Statement, format: Option<&str>) -> Result<R
 
 /// The month's statement (`month` YYYY-MM; `format` json or csv).
 #[utoipa::path(post, path = "/api/billing/statement", tag = "billing",
-    responses((status = 200, body = StatementResponse, description = "JSON; with format=csv, text/csv: date, entry_id, type, did_number, description, amount, balance_after"),
+    responses((status = 200, description = "JSON; with format=csv, CSV: date, entry_id, type, did_number, description, amount, balance_after",
+               content((StatementResponse = "application/json"), (String = "text/csv"))),
               (status = 400, description = "missing_field, invalid_month or invalid_format", body = ErrorBody),
               (status = 401, body = ErrorBody)))]
 pub async fn statement(
@@ -297,7 +298,8 @@ pub async fn statement(
     params(("month" = String, Query, description = "YYYY-MM"),
            ("format" = Option<String>, Query, description = "json (default) or csv"),
            ("token" = Option<String>, Query, description = "The account token, unless sent as a bearer header")),
-    responses((status = 200, body = StatementResponse, description = "JSON; with format=csv, text/csv"),
+    responses((status = 200, description = "JSON; with format=csv, CSV",
+               content((StatementResponse = "application/json"), (String = "text/csv"))),
               (status = 400, description = "missing_field, invalid_month or invalid_format", body = ErrorBody),
               (status = 401, body = ErrorBody)))]
 pub async fn statement_get(state: State<AppState>, input: ApiInput) -> Result<Response, ApiError> {

@@ -144,7 +144,13 @@ fn add_common_answers(doc: &mut Value) {
         .iter()
         .flat_map(|(path, codes)| [(*path, *codes, "post"), (*path, *codes, "get")]);
     for (path, codes, method) in operations {
-        let Some(operation) = doc["paths"][path][method].as_object_mut() else {
+        // `get_mut`, not indexing: indexing a missing method would insert it.
+        let Some(operation) = doc
+            .get_mut("paths")
+            .and_then(|p| p.get_mut(path))
+            .and_then(|p| p.get_mut(method))
+            .and_then(|o| o.as_object_mut())
+        else {
             continue;
         };
         let listed = if codes.is_empty() {
@@ -209,8 +215,18 @@ fn add_details(doc: &mut Value) {
     ] {
         if let Some(parameters) = doc["paths"][path]["get"]["parameters"].as_array_mut() {
             for parameter in parameters {
-                if parameter["schema"]["type"] == "string" {
-                    parameter["schema"]["pattern"] = json!(requests::printable());
+                let name = parameter["name"].as_str().unwrap_or_default().to_owned();
+                let schema = &mut parameter["schema"];
+                match name.as_str() {
+                    "month" => schema["pattern"] = json!(requests::month_pattern()),
+                    "format" => *schema = json!({"type": "string", "enum": ["json", "csv"]}),
+                    "days" => {
+                        *schema = json!({"type": "integer", "minimum": 1, "maximum": 366});
+                    }
+                    _ if schema["type"] == "string" => {
+                        schema["pattern"] = json!(requests::printable());
+                    }
+                    _ => {}
                 }
             }
         }
@@ -287,6 +303,16 @@ pub async fn serve() -> Json<Value> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_listed_operation_is_a_described_object() {
+        let doc = super::openapi_document();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                assert!(operation.is_object(), "{method} {path} is {operation}");
+            }
+        }
+    }
+
     #[test]
     fn the_committed_openapi_json_matches_the_code() {
         let committed = include_str!("../../openapi.json");

@@ -30,7 +30,8 @@ pub struct StatementParams {
 /// An account's statement for a month: opening balance, entries, totals per kind, closing balance (billing).
 #[utoipa::path(get, path = "/admin/v1/accounts/{id}/statement", tag = "admin", params(StatementParams),
     security(("operator_key" = [])),
-    responses((status = 200, body = crate::http::billing::StatementResponse, description = "JSON; with format=csv, text/csv"),
+    responses((status = 200, description = "JSON; with format=csv, CSV",
+               content((crate::http::billing::StatementResponse = "application/json"), (String = "text/csv"))),
               (status = 400, description = "invalid_month, invalid_format or invalid_query", body = ErrorBody),
               (status = 404, body = ErrorBody)))]
 pub async fn statement(

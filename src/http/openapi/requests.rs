@@ -46,6 +46,11 @@ struct FieldSpec {
     description: &'static str,
 }
 
+/// `YYYY-MM`, surrounding white space allowed.
+pub(super) fn month_pattern() -> String {
+    format!("^{WS}*[0-9]{{4}}-(0[1-9]|1[0-2]){WS}*{END}")
+}
+
 /// Any text without control characters.
 pub(super) fn printable() -> String {
     format!("^[^{CONTROLS}]*{END}")
@@ -265,7 +270,7 @@ fn forms() -> Vec<(&'static str, &'static str, Vec<FieldSpec>)> {
                 token(),
                 FieldSpec {
                     name: "month",
-                    field: Field::Pattern(format!("^{WS}*[0-9]{{4}}-(0[1-9]|1[0-2]){WS}*{END}")),
+                    field: Field::Pattern(month_pattern()),
                     required: true,
                     description: "YYYY-MM.",
                 },
