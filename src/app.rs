@@ -3,6 +3,7 @@
 
 use crate::clock::Clock;
 use crate::domain::catalogue::{Catalogue, DEFAULT_CATALOGUE};
+use crate::domain::renewal::Suspension;
 use crate::domain::routing::RoutingPolicy;
 use crate::domain::{Currency, ForwardPolicy};
 use crate::http::{self, HttpSettings};
@@ -77,6 +78,8 @@ impl AppConfig {
                 password_workers: args.password_workers,
                 password_queue: args.password_queue,
                 webhooks: args.webhooks.settings(),
+                suspended_uri: args.suspension.suspended_uri.clone(),
+                restore_secs: args.suspension.restore_days.max(0) * 86_400,
             },
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,
@@ -113,14 +116,26 @@ struct RoutesForSip {
     table: Arc<RouteTable>,
     /// `--sip-domain`, the host of our `Diversion` URI.
     sip_domain: Option<String>,
+    /// `--suspended-uri`: where calls to numbers suspended for non-payment
+    /// go (an announcement), as a one-Contact list built once.
+    suspended_contacts: Option<Arc<[Arc<str>]>>,
 }
 
 impl RouteSource for RoutesForSip {
     fn lookup(&self, number: &str) -> Lookup {
-        match self.table.get(number) {
-            None => Lookup::Unknown,
-            Some(route) if route.contacts.is_empty() => Lookup::NoForward,
-            Some(route) => Lookup::Redirect {
+        let Some(route) = self.table.get(number) else {
+            return Lookup::Unknown;
+        };
+        match (route.suspension, &self.suspended_contacts) {
+            (Some(Suspension::NonPayment), Some(announcement)) => Lookup::Redirect {
+                did: Arc::clone(&route.did),
+                contacts: Arc::clone(announcement),
+            },
+            (Some(why), _) => Lookup::Suspended {
+                reason: why.reason(),
+            },
+            (None, _) if route.contacts.is_empty() => Lookup::NoForward,
+            (None, _) => Lookup::Redirect {
                 did: Arc::clone(&route.did),
                 contacts: Arc::clone(&route.contacts),
             },
@@ -302,6 +317,11 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
         let routes = Arc::new(RoutesForSip {
             table: service.route_table(),
             sip_domain: service.settings().routing.sip_domain.clone(),
+            suspended_contacts: service
+                .settings()
+                .suspended_uri
+                .as_deref()
+                .map(|uri| Arc::from([Arc::<str>::from(uri)])),
         });
         let server = sip
             .serve(routes, stopped.clone())

@@ -187,6 +187,21 @@ pub struct ServeArgs {
     pub shutdown_timeout_secs: u64,
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+    #[command(flatten)]
+    pub suspension: SuspensionArgs,
+}
+
+/// Suspension for non-payment and restore after release (issue 12).
+#[derive(Debug, Clone, Args)]
+pub struct SuspensionArgs {
+    /// SIP URI (an announcement) that calls to numbers suspended for
+    /// non-payment are redirected to; unset: they are refused with 480.
+    #[arg(long, env = "DIDHUB_SUSPENDED_URI")]
+    pub suspended_uri: Option<String>,
+    /// Days after a release during which the former owner may restore the
+    /// number (never past aging).
+    #[arg(long, env = "DIDHUB_RESTORE_DAYS", default_value_t = 10)]
+    pub restore_days: i64,
 }
 
 impl ServeArgs {

@@ -224,6 +224,24 @@ on_both_backends! {
         assert!(!list.stdout.contains("alice"), "{}", list.stdout);
     }
 
+    async fn a_statement_prints_opening_entries_totals_and_closing_as_text_or_csv() {
+        let cli = Cli::new().await;
+        cli.create_alice().assert_success("create");
+        cli.run(&["account", "credit", "alice", "10.50"]).assert_success("credit");
+        let month = chrono::Utc::now().format("%Y-%m").to_string();
+
+        let text = cli.run(&["account", "statement", "alice", "--month", &month]);
+        text.assert_success("statement");
+        assert!(text.stdout.contains("opening balance") && text.stdout.contains("0.00"), "{}", text.stdout);
+        assert!(text.stdout.contains("total credit") && text.stdout.contains("35.50"), "{}", text.stdout);
+        assert!(text.stdout.lines().last().is_some_and(|l| l.contains("closing balance") && l.contains("35.50")), "{}", text.stdout);
+        let csv = cli.run(&["account", "statement", "alice", "--month", &month, "--csv"]);
+        csv.assert_success("csv");
+        assert!(csv.stdout.starts_with("date,entry_id,type,did_number,description,amount,balance_after\n"), "{}", csv.stdout);
+        let bad = cli.run(&["account", "statement", "alice", "--month", "2026-13"]);
+        assert_ne!(bad.code, Some(0), "{}", bad.stdout);
+    }
+
     async fn credit_adjust_list_audit_and_ledger_agree() {
         let cli = Cli::new().await;
         cli.create_alice().assert_success("create");

@@ -68,6 +68,16 @@ pub enum AccountCommand {
     },
     /// Check that every balance equals the sum of its ledger; exits 1 if not.
     Audit,
+    /// A month's statement: opening balance, every entry, totals per kind, closing balance.
+    Statement {
+        username: String,
+        /// YYYY-MM.
+        #[arg(long)]
+        month: String,
+        /// Print CSV instead of text.
+        #[arg(long)]
+        csv: bool,
+    },
 }
 
 fn read_password() -> anyhow::Result<String> {
@@ -239,6 +249,44 @@ pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<Ex
             }
             println!("every balance equals its ledger sum");
         }
+        AccountCommand::Statement {
+            username,
+            month,
+            csv,
+        } => {
+            let statement = service.statement_of(&username, &month).await?;
+            if csv {
+                print!("{}", crate::http::statement_csv(&statement)?);
+            } else {
+                print_statement(&statement);
+            }
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_statement(s: &crate::service::Statement) {
+    let money = |minor: i64| s.currency.format_minor(minor);
+    println!(
+        "statement of {} for {} ({})",
+        s.username,
+        s.month,
+        s.currency.code()
+    );
+    println!("opening balance {:>14}", money(s.opening_minor));
+    for entry in &s.entries {
+        println!(
+            "{:>8} {} {:<15} {:>14} {:>14}  {}",
+            entry.id,
+            rfc3339(entry.created_at),
+            entry.kind,
+            money(entry.amount_minor),
+            money(entry.balance_after_minor),
+            entry.description
+        );
+    }
+    for (kind, total) in &s.totals {
+        println!("total {kind:<15} {:>14}", money(*total));
+    }
+    println!("closing balance {:>14}", money(s.closing_minor));
 }

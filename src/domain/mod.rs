@@ -11,6 +11,7 @@ pub mod money;
 pub mod number_gen;
 pub mod operator;
 pub mod phone;
+pub mod renewal;
 pub mod routing;
 pub mod text;
 pub mod webhook;

@@ -65,9 +65,14 @@ pub async fn logout(State(state): State<AppState>, input: ApiInput) -> ApiResult
 pub async fn balance(State(state): State<AppState>, input: ApiInput) -> ApiResult<BalanceResponse> {
     let account_id = account_of(&state, &input).await?;
     let account = state.service.account_summary(account_id).await?;
+    let low = state.service.billing_settings(account_id).await?;
     Ok(Json(BalanceResponse {
         balance: account.currency.format_minor(account.balance_minor),
         currency: account.currency.code().to_owned(),
+        low_balance_threshold: low
+            .low_balance_minor
+            .map(|t| account.currency.format_minor(t)),
+        below_threshold: low.low_balance_minor.map(|_| low.below_threshold),
     }))
 }
 
@@ -176,9 +181,13 @@ pub async fn assign(State(state): State<AppState>, input: ApiInput) -> Result<Re
 pub async fn list(State(state): State<AppState>, input: ApiInput) -> ApiResult<ListResponse> {
     let account_id = account_of(&state, &input).await?;
     let dids = state.service.list_numbers(account_id).await?;
+    let grace = state.service.settings().renewal_grace_secs;
     Ok(Json(ListResponse {
         count: dids.len(),
-        dids: dids.iter().map(DidJson::from).collect(),
+        dids: dids
+            .iter()
+            .map(|did| DidJson::from(did).with_grace(did, grace))
+            .collect(),
     }))
 }
 
@@ -348,6 +357,7 @@ mod tests {
                 forwards: Vec::new(),
                 max_calls: None,
                 account_max_calls: None,
+                suspended_at: None,
             },
             rendered: OnceLock::new(),
         })

@@ -5,7 +5,8 @@
 //! context is the one the request hunts in.
 
 use super::AppState;
-use super::routing::{control_char_refusal, e164, refusal};
+use super::routing::{control_char_refusal, e164, refusal, suspended_target};
+use crate::domain::renewal::Suspension;
 use crate::service::{Destination, Route};
 use axum::body::Bytes;
 use axum::extract::State;
@@ -102,10 +103,39 @@ pub async fn freeswitch(
         .iter()
         .filter_map(|name| fields.get(*name))
         .find_map(|number| e164(number).and_then(|n| state.service.route(&n)));
-    match route.filter(|r| !r.destinations.is_empty()) {
-        Some(route) => xml(dialplan(&state, &route, dialled, context)),
-        None => xml(XML_NOT_FOUND.to_owned()),
+    let Some(route) = route else {
+        return xml(XML_NOT_FOUND.to_owned());
+    };
+    let profile = state.service.settings().routing.freeswitch_profile();
+    let bridge: Vec<String> = match (route.suspension, suspended_target(&state, &route)) {
+        (Some(_), Some(announcement)) => vec![format!("sofia/{profile}/{announcement}")],
+        (Some(why), None) => return xml(suspended_xml(dialled, context, why)),
+        (None, _) => route
+            .destinations
+            .iter()
+            .map(|d| leg(d, profile, context))
+            .collect(),
+    };
+    if bridge.is_empty() {
+        return xml(XML_NOT_FOUND.to_owned());
     }
+    xml(dialplan(&state, &route, dialled, context, &bridge))
+}
+
+/// The dialplan for a suspended number: refuse with 480, saying why, and
+/// mark the channel `didhub_status=suspended`.
+fn suspended_xml(dialled: &str, context: &str, why: Suspension) -> String {
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n\
+<document type=\"freeswitch/xml\">\n  <section name=\"dialplan\" description=\"didhub\">\n    <context name=\"{context}\">\n      \
+<extension name=\"didhub_suspended\">\n        <condition field=\"destination_number\" expression=\"^{expression}$\">\n          \
+<action application=\"set\" data=\"didhub_status=suspended\"/>\n          \
+<action application=\"set\" data=\"sip_h_Warning=399 didhub &quot;{reason}&quot;\"/>\n          \
+<action application=\"respond\" data=\"480 Temporarily Unavailable\"/>\n        </condition>\n      </extension>\n    </context>\n  </section>\n</document>\n",
+        context = xml_escape(context),
+        expression = xml_escape(&regex_literal(dialled)),
+        reason = xml_escape(why.reason()),
+    )
 }
 
 /// One leg of the bridge: a SIP URI through the sofia profile, a `tel:`
@@ -146,13 +176,14 @@ fn limit_actions(route: &Route) -> String {
         .collect()
 }
 
-fn dialplan(state: &AppState, route: &Route, dialled: &str, context: &str) -> String {
+fn dialplan(
+    state: &AppState,
+    route: &Route,
+    dialled: &str,
+    context: &str,
+    bridge: &[String],
+) -> String {
     let policy = &state.service.settings().routing;
-    let bridge: Vec<String> = route
-        .destinations
-        .iter()
-        .map(|d| leg(d, policy.freeswitch_profile(), context))
-        .collect();
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n\
 <document type=\"freeswitch/xml\">\n  <section name=\"dialplan\" description=\"didhub\">\n    <context name=\"{context}\">\n      \

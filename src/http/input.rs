@@ -15,7 +15,7 @@ const MAX_FIELDS: usize = 64;
 
 /// Every field some handler reads. Others are ignored whatever their name,
 /// length or type, as the OpenAPI document promises (`additionalProperties`).
-const KNOWN_FIELDS: [&str; 18] = [
+const KNOWN_FIELDS: [&str; 22] = [
     "token",
     "username",
     "password",
@@ -35,16 +35,22 @@ const KNOWN_FIELDS: [&str; 18] = [
     "dry_run",
     "quantity",
     "ttl_seconds",
+    // Billing (issue 12): upcoming, statement, settings.
+    "days",
+    "month",
+    "format",
+    "low_balance_threshold",
 ];
 
 /// The known fields a JSON body may give as a number; the others take strings only,
 /// so that `{"contains": 12}` is refused as the document's `type: string` says.
-const NUMERIC_FIELDS: [&str; 5] = [
+const NUMERIC_FIELDS: [&str; 6] = [
     "did_id",
     "limit",
     "quantity",
     "ttl_seconds",
     "timeout_seconds",
+    "days",
 ];
 
 /// The known fields a JSON body may give as `true` or `false`.
@@ -454,6 +460,8 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
             .map(|ConnectInfo(address)| address.ip());
+        // GET endpoints take their fields in the query string, parsed as a form.
+        let query_fields = parse_form(request.uri().query().unwrap_or("").as_bytes())?;
         let headers = request.headers();
         let bearer = bearer(headers);
         let idempotency_key = headers
@@ -492,7 +500,7 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
                     ApiError::bad_request("invalid_body", "could not read the request body")
                 }
             })?;
-        let fields = if body.iter().all(u8::is_ascii_whitespace) {
+        let mut fields = if body.iter().all(u8::is_ascii_whitespace) {
             Fields::default()
         } else {
             match content_type.as_deref() {
@@ -507,6 +515,10 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
                 }
             }
         };
+        // A query string's fields are single values (no GET endpoint takes a list).
+        for (name, value) in query_fields.single {
+            insert_field(&mut fields, name, value)?;
+        }
         Ok(ApiInput {
             fields: fields.single,
             lists: fields.lists,

@@ -1,6 +1,7 @@
 //! The HTTP API: thin handlers that parse, call the service and map errors.
 
 pub mod admin;
+pub(crate) mod billing;
 mod compat;
 pub mod error;
 mod freeswitch;
@@ -21,6 +22,7 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+pub use billing::statement_csv;
 use error::{ApiError, error_response};
 pub use openapi::{openapi_document, openapi_json};
 use std::sync::Arc;
@@ -80,6 +82,20 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/api/did/holds", post(orders::holds).get(orders::holds_get))
         .route("/api/did/order", post(orders::order))
         .route("/v1/routing/freeswitch", post(freeswitch::freeswitch))
+        // Suspension, restore and statements (issue 12).
+        .route("/api/did/restore", post(billing::restore))
+        .route(
+            "/api/billing/upcoming",
+            get(billing::upcoming_get).post(billing::upcoming),
+        )
+        .route(
+            "/api/billing/settings",
+            get(billing::settings_get).post(billing::settings),
+        )
+        .route(
+            "/api/billing/statement",
+            get(billing::statement_get).post(billing::statement),
+        )
         .route("/v1/routing/{number}", get(routing::lookup))
         .route("/v1/routing/{number}/kamailio", get(routing::kamailio))
         .route("/openapi.json", get(openapi::serve))

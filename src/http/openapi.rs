@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations. A copy is
 //! committed as `openapi.json`; a test fails when the two drift apart.
 
-use super::{admin, compat, freeswitch, order_wire, orders, routing, webhooks};
+use super::{admin, billing, compat, freeswitch, order_wire, orders, routing, webhooks};
 use axum::Json;
 use serde_json::{Value, json};
 use utoipa::Modify;
@@ -27,6 +27,13 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         orders::holds,
         orders::holds_get,
         orders::order,
+        billing::restore,
+        billing::upcoming,
+        billing::upcoming_get,
+        billing::settings,
+        billing::settings_get,
+        billing::statement,
+        billing::statement_get,
         routing::lookup,
         routing::kamailio,
         freeswitch::freeswitch,
@@ -60,11 +67,13 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         admin::limits::number,
         admin::limits::account,
         admin::stats::stats,
+        admin::statement::statement,
     ),
     components(schemas(order_wire::OrderResponse, order_wire::QuoteResponse)),
     modifiers(&RoutingKey),
     tags(
         (name = "provisioning", description = "Search, buy, forward and release numbers"),
+        (name = "billing", description = "What is coming, the low-balance threshold, monthly statements"),
         (name = "routing", description = "Where calls go, for the operator's SBC (routing key)"),
         (name = "webhooks", description = "Signed event notifications to the account's endpoints (account token)"),
         (name = "admin", description = "The operator's admin API (operator key: admin, billing, support or readonly)")
@@ -103,7 +112,7 @@ const BODY_CODES: &str = "invalid_body, invalid_field, field_too_long, invalid_c
                           unsupported_media_type";
 
 /// The 400 codes of each seed API operation beyond `BODY_CODES`.
-const BAD_REQUEST_CODES: [(&str, &str); 14] = [
+const BAD_REQUEST_CODES: [(&str, &str); 18] = [
     ("/api/login", "missing_credentials"),
     ("/api/logout", ""),
     ("/api/balance", ""),
@@ -137,6 +146,13 @@ const BAD_REQUEST_CODES: [(&str, &str); 14] = [
          invalid_idempotency_key",
     ),
     ("/api/did/release", "missing_field, invalid_did_id"),
+    ("/api/did/restore", "missing_field, invalid_did_id"),
+    ("/api/billing/upcoming", "invalid_days"),
+    ("/api/billing/settings", "invalid_amount"),
+    (
+        "/api/billing/statement",
+        "missing_field, invalid_month, invalid_format",
+    ),
     (
         "/api/did/forward",
         "missing_field, invalid_did_id, invalid_forward_type, invalid_destination",
@@ -157,8 +173,18 @@ fn error_answer(description: &str, headers: &[(&str, &str)]) -> Value {
 /// The answers every seed API operation can give besides its own: bad input,
 /// missing token, oversized body, database trouble.
 fn add_common_answers(doc: &mut Value) {
-    for (path, codes) in BAD_REQUEST_CODES {
-        let Some(operation) = doc["paths"][path]["post"].as_object_mut() else {
+    // The billing reads also answer GET, with the same answers.
+    let operations = BAD_REQUEST_CODES
+        .iter()
+        .flat_map(|(path, codes)| [(*path, *codes, "post"), (*path, *codes, "get")]);
+    for (path, codes, method) in operations {
+        // `get_mut`, not indexing: indexing a missing method would insert it.
+        let Some(operation) = doc
+            .get_mut("paths")
+            .and_then(|p| p.get_mut(path))
+            .and_then(|p| p.get_mut(method))
+            .and_then(|o| o.as_object_mut())
+        else {
             continue;
         };
         let listed = if codes.is_empty() {
@@ -229,6 +255,31 @@ fn add_details(doc: &mut Value) {
             for parameter in parameters {
                 // Any text names a number (404 when nobody owns it) but control characters.
                 parameter["schema"]["pattern"] = json!(requests::printable());
+            }
+        }
+    }
+    // The billing reads' query fields: any text but control characters (the
+    // handlers then refuse what they cannot read, 400).
+    for path in [
+        "/api/billing/upcoming",
+        "/api/billing/settings",
+        "/api/billing/statement",
+    ] {
+        if let Some(parameters) = doc["paths"][path]["get"]["parameters"].as_array_mut() {
+            for parameter in parameters {
+                let name = parameter["name"].as_str().unwrap_or_default().to_owned();
+                let schema = &mut parameter["schema"];
+                match name.as_str() {
+                    "month" => schema["pattern"] = json!(requests::month_pattern()),
+                    "format" => *schema = json!({"type": "string", "enum": ["json", "csv"]}),
+                    "days" => {
+                        *schema = json!({"type": "integer", "minimum": 1, "maximum": 366});
+                    }
+                    _ if schema["type"] == "string" => {
+                        schema["pattern"] = json!(requests::printable());
+                    }
+                    _ => {}
+                }
             }
         }
     }
@@ -304,6 +355,16 @@ pub async fn serve() -> Json<Value> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_listed_operation_is_a_described_object() {
+        let doc = super::openapi_document();
+        for (path, item) in doc["paths"].as_object().into_iter().flatten() {
+            for (method, operation) in item.as_object().into_iter().flatten() {
+                assert!(operation.is_object(), "{method} {path} is {operation}");
+            }
+        }
+    }
+
     #[test]
     fn the_committed_openapi_json_matches_the_code() {
         let committed = include_str!("../../openapi.json");

@@ -4,6 +4,7 @@
 
 use super::AppState;
 use super::error::error_response;
+use crate::domain::renewal::Suspension;
 use crate::domain::text::refused_char;
 use crate::service::{Destination, Limits, Route};
 use crate::sip::number::{Scratch, to_e164};
@@ -170,8 +171,12 @@ pub struct RouteJson {
     /// The DID, E.164.
     pub did: String,
     pub did_id: i64,
-    /// `forwarded`, or `not_forwarded` (answer the call 480).
+    /// `forwarded`, `not_forwarded` (answer the call 480) or `suspended`
+    /// (unpaid, or its account suspended: 480, or the operator's announcement).
     pub status: String,
+    /// Why the number is suspended, when it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The first destination's type; null when not forwarded.
     #[serde(rename = "type")]
     pub kind: Option<String>,
@@ -204,6 +209,7 @@ pub async fn lookup(
         did: route.did.to_string(),
         did_id: route.did_id,
         status: route.status().code().to_owned(),
+        reason: route.suspension.map(|why| why.reason().to_owned()),
         kind: route.first().map(|d| d.kind.code().to_owned()),
         target: route.first().map(|d| d.contact.to_string()),
         forwards: route
@@ -251,17 +257,24 @@ pub async fn kamailio(
         route.did,
         state.service.settings().routing.diversion_host()
     );
-    let routes: Vec<serde_json::Value> = route
-        .destinations
-        .iter()
-        .map(|d| rtjson_route(d, &diversion))
-        .collect();
+    let routes: Vec<serde_json::Value> = match suspended_target(&state, &route) {
+        Some(announcement) => vec![serde_json::json!({
+            "uri": announcement,
+            "headers": { "extra": &diversion },
+        })],
+        None => route
+            .destinations
+            .iter()
+            .map(|d| rtjson_route(d, &diversion))
+            .collect(),
+    };
     axum::Json(serde_json::json!({
         "version": "1.0",
         "routing": "serial",
         "routes": routes,
         "didhub": {
             "status": route.status().code(),
+            "reason": route.suspension.map(|why| why.reason()),
             "did": &*route.did,
             "account_id": route.account_id,
             "number_max_calls": route.limits.number_max_calls,
@@ -285,6 +298,14 @@ fn rtjson_route(destination: &Destination, diversion: &str) -> serde_json::Value
         route["fr_inv_timer"] = ms.into();
     }
     route
+}
+
+/// The operator's announcement URI for a number suspended for non-payment,
+/// when one is set (`--suspended-uri`).
+pub(super) fn suspended_target<'a>(state: &'a AppState, route: &Route) -> Option<&'a str> {
+    (route.suspension == Some(Suspension::NonPayment))
+        .then(|| state.service.settings().suspended_uri.as_deref())
+        .flatten()
 }
 
 #[cfg(test)]

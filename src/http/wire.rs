@@ -46,12 +46,26 @@ pub struct DidJson {
     pub setup_fee: String,
     pub currency: String,
     pub capabilities: Vec<String>,
-    /// available, assigned or aging.
+    /// available, assigned, suspended (its renewal could not be paid: calls
+    /// are refused until a credit pays it) or aging.
     pub status: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub assigned_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub paid_through: Option<String>,
+    /// When the number was suspended for non-payment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub suspended_at: Option<String>,
+    /// When a suspended number is taken back unless paid (end of grace).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reclaim_at: Option<String>,
+    /// Owned numbers: when the next renewal is due (the end of the paid period).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_renewal_at: Option<String>,
+    /// Owned numbers: what the next renewal will charge.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "1.50")]
+    pub next_renewal_amount: Option<String>,
     /// Present on owned numbers: null until a forward is set.
     #[serde(skip_serializing_if = "is_unowned")]
     pub forwarding: Option<Option<ForwardingJson>>,
@@ -62,6 +76,19 @@ pub struct DidJson {
     /// Present on owned numbers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsJson>,
+}
+
+impl DidJson {
+    /// Adds when a suspended number is reclaimed, which depends on the
+    /// operator's grace period.
+    pub fn with_grace(mut self, did: &Did, grace_secs: i64) -> DidJson {
+        if did.suspended_at.is_some() {
+            self.reclaim_at = did
+                .paid_through
+                .map(|p| rfc3339(crate::domain::renewal::reclaim_at(p, grace_secs)));
+        }
+        self
+    }
 }
 
 fn is_unowned(forwarding: &Option<Option<ForwardingJson>>) -> bool {
@@ -100,11 +127,16 @@ impl From<&Did> for DidJson {
                 .collect(),
             status: match did.status {
                 DidStatus::Available => "available",
+                DidStatus::Assigned if did.suspended_at.is_some() => "suspended",
                 DidStatus::Assigned => "assigned",
                 DidStatus::Aging => "aging",
                 DidStatus::Withdrawn => "withdrawn",
             }
             .to_owned(),
+            suspended_at: did.suspended_at.map(rfc3339),
+            reclaim_at: None,
+            next_renewal_at: owned.then_some(did.paid_through).flatten().map(rfc3339),
+            next_renewal_amount: owned.then(|| currency.format_minor(did.monthly_minor)),
             assigned_at: did.assigned_at.map(rfc3339),
             paid_through: did.paid_through.map(rfc3339),
             forwarding: owned.then(|| did.forward.as_ref().map(ForwardingJson::from)),
@@ -136,6 +168,12 @@ pub struct BalanceResponse {
     #[schema(example = "100.00")]
     pub balance: String,
     pub currency: String,
+    /// The low-balance threshold (`/api/billing/settings`), when one is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub low_balance_threshold: Option<String>,
+    /// Whether the balance is below that threshold, when one is set.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub below_threshold: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]

@@ -189,6 +189,15 @@ impl Service {
                 "an adjustment may not take the balance below zero (unless allow_negative)",
             ));
         }
+        self.note_balance(&mut tx, account_id, balance).await?;
+        let paid = if posting.amount_minor > 0 {
+            self.pay_suspended(&mut tx, account_id).await?
+        } else {
+            Vec::new()
+        };
+        let settled = crate::store::suspension::lock_balance(&mut *tx, account_id)
+            .await?
+            .unwrap_or(balance);
         let posted = Posted {
             account_id,
             entry: LedgerEntry {
@@ -201,7 +210,7 @@ impl Service {
                 description,
                 created_at: now,
             },
-            balance_minor: balance,
+            balance_minor: settled,
             replayed: false,
         };
         self.balance_event(&mut tx, account_id, &posted.entry)
@@ -232,6 +241,8 @@ impl Service {
             admin_idempotency::complete(&mut *tx, &actor.name, key, &body).await?;
         }
         tx.commit().await?;
+        // Paid numbers ring again here at once, elsewhere on the announcement.
+        self.refresh_numbers(&paid).await?;
         Ok(posted)
     }
 

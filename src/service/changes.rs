@@ -40,6 +40,7 @@ impl Service {
                     number_max_calls: did.max_calls,
                     account_max_calls: None,
                 },
+                suspension: None,
             }),
         );
         // Removing cannot fail: there is no row to convert.

@@ -35,7 +35,7 @@ pub enum Error {
     #[error("no DID with did_id {0}")]
     UnknownDid(i64),
     /// The data's state refuses the request (409), with its own stable code:
-    /// `did_held`, `not_enough_numbers`.
+    /// `did_held`, `not_enough_numbers`, `restore_window_closed`.
     #[error("{message}")]
     Refused { code: &'static str, message: String },
     #[error("balance {balance} does not cover {required}")]

@@ -138,6 +138,23 @@ impl Service {
             .await
     }
 
+    /// Records `balance.low`: the balance just fell below the account's threshold.
+    pub(crate) async fn balance_low_event(
+        &self,
+        tx: &mut Tx,
+        account_id: i64,
+        threshold_minor: i64,
+    ) -> Result<()> {
+        let account = self.account_in(tx, account_id).await?;
+        let state = json!({
+            "account": account_json(&account),
+            "low_balance_threshold_minor": threshold_minor,
+        });
+        let key = OrderingKey::Account(account_id);
+        self.emit(tx, EventType::BalanceLow, Some(account_id), key, &state)
+            .await
+    }
+
     /// Records `inventory.imported` with one batch's counts, when it changed anything.
     pub(crate) async fn inventory_event(
         &self,

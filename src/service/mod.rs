@@ -18,10 +18,14 @@ mod order;
 mod passwords;
 mod purchase;
 mod resolve;
+mod restore;
 mod routing;
 mod search;
 mod shelf;
+mod statement;
+mod suspension;
 mod token_cache;
+mod upcoming;
 mod views;
 mod webhooks;
 mod withdraw;
@@ -45,9 +49,12 @@ pub use numbers::{ForwardRequest, Released};
 pub use operators::{OPERATOR_KEY_PREFIX, Operator, OperatorKeyInfo};
 pub use purchase::{AssignRequest, Charge, Purchase};
 pub use resolve::{HostResolver, Resolution, ResolveError, SystemResolver};
+pub use restore::Restored;
 pub use routing::{Destination, Limits, Route, RouteStatus, RouteTable};
 pub use search::{SearchPage, SearchQuery};
 pub use shelf::OnSale;
+pub use statement::Statement;
+pub use upcoming::{BillingSettings, Upcoming, UpcomingRenewal};
 pub use views::{Did, DidStatus, Forward, LedgerEntry};
 pub use webhooks::{Endpoint, WebhookSettings, event_body, parse_event_types, start_delivery};
 pub use withdraw::{MAX_WITHDRAW_LISTED, NotWithdrawn, Withdrawal, Withdrawn};
@@ -91,6 +98,12 @@ pub struct Settings {
     pub password_queue: usize,
     /// Webhook URL rules and delivery (issue 14).
     pub webhooks: WebhookSettings,
+    // Suspension and restore (issue 12).
+    /// Where calls to a number suspended for non-payment are redirected (an
+    /// announcement); `None`: they are refused with 480.
+    pub suspended_uri: Option<String>,
+    /// How long after a release its former owner may restore a number.
+    pub restore_secs: i64,
 }
 
 impl Default for Settings {
@@ -112,6 +125,8 @@ impl Default for Settings {
             password_workers: 0,
             password_queue: 64,
             webhooks: WebhookSettings::default(),
+            suspended_uri: None,
+            restore_secs: 10 * 86400,
         }
     }
 }

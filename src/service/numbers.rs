@@ -221,6 +221,11 @@ impl Service {
         let now = self.now();
         let aging_until = now + self.settings().aging_secs;
         let mut tx = self.store.begin_write().await?;
+        // The owner may take back what they gave up, not what the operator took.
+        if actor.is_none() {
+            self.remember_for_restore(&mut tx, did_id, account_id, aging_until)
+                .await?;
+        }
         let row = dids::release(&mut *tx, did_id, account_id, now, aging_until)
             .await?
             .ok_or(Error::DidNotFound)?;

@@ -92,6 +92,8 @@ impl Service {
             return Ok(purchase);
         }
         let Sold { purchase, username } = sell(&mut tx, account_id, request.did_id, now).await?;
+        self.note_balance(&mut tx, account_id, purchase.balance_minor)
+            .await?;
         let total = purchase.total_minor;
         if let Some(key) = key {
             let body = serde_json::to_string(&purchase)

@@ -6,6 +6,7 @@
 use super::{Result, Service};
 use crate::domain::ForwardType;
 use crate::domain::failover::{self, RingTimeout, StoredDestination};
+use crate::domain::renewal::Suspension;
 use crate::domain::routing::{RoutingPolicy, contact_uri};
 use crate::store::dids::{self, RouteRow};
 use std::collections::HashSet;
@@ -18,6 +19,8 @@ pub enum RouteStatus {
     Forwarded,
     /// Owned, but calls go nowhere (no forward, or none usable): 480.
     NotForwarded,
+    /// Owned, but unpaid or its account suspended: 480 with a reason.
+    Suspended,
 }
 
 impl RouteStatus {
@@ -25,6 +28,7 @@ impl RouteStatus {
         match self {
             RouteStatus::Forwarded => "forwarded",
             RouteStatus::NotForwarded => "not_forwarded",
+            RouteStatus::Suspended => "suspended",
         }
     }
 }
@@ -61,11 +65,15 @@ pub struct Route {
     /// answering an INVITE copies no string.
     pub contacts: Arc<[Arc<str>]>,
     pub limits: Limits,
+    /// Why calls are refused although the number is owned, if they are.
+    pub suspension: Option<Suspension>,
 }
 
 impl Route {
     pub fn status(&self) -> RouteStatus {
-        if self.destinations.is_empty() {
+        if self.suspension.is_some() {
+            RouteStatus::Suspended
+        } else if self.destinations.is_empty() {
             RouteStatus::NotForwarded
         } else {
             RouteStatus::Forwarded
@@ -144,8 +152,15 @@ impl RouteTable {
 }
 
 fn route_from(row: RouteRow, policy: &RoutingPolicy) -> Route {
-    // A suspended owner's numbers answer as unavailable (not forwarded).
-    let destinations: Vec<Destination> = if row.owner_inactive {
+    let suspension = if row.owner_inactive {
+        Some(Suspension::Account)
+    } else if row.unpaid {
+        Some(Suspension::NonPayment)
+    } else {
+        None
+    };
+    // A suspended number's calls go nowhere (480, or the announcement).
+    let destinations: Vec<Destination> = if suspension.is_some() {
         Vec::new()
     } else {
         failover::decode(
@@ -171,6 +186,7 @@ fn route_from(row: RouteRow, policy: &RoutingPolicy) -> Route {
         did: Arc::from(row.number),
         account_id: row.account_id,
         username: Arc::from(row.username),
+        suspension,
     }
 }
 

@@ -250,6 +250,7 @@ mod tests {
             forwards: None,
             max_calls: None,
             updated_at: 0,
+            suspended_at: None,
         }
     }
 

@@ -57,6 +57,9 @@ pub struct Did {
     /// Maximum concurrent calls to all the owner's numbers, when known (it is
     /// filled in for the owner's own listings).
     pub account_max_calls: Option<i64>,
+    /// Set while the number is suspended for non-payment.
+    #[serde(default)]
+    pub suspended_at: Option<i64>,
 }
 
 impl Did {
@@ -108,6 +111,7 @@ impl TryFrom<DidRow> for Did {
             forwards,
             max_calls: row.max_calls,
             account_max_calls: None,
+            suspended_at: row.suspended_at,
         })
     }
 }

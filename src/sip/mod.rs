@@ -31,6 +31,9 @@ pub enum Lookup {
     Unknown,
     /// Owned, but not forwarded anywhere: 480.
     NoForward,
+    /// Owned, but suspended (unpaid, or its account suspended): 480 with a
+    /// `Reason` and a `Warning` carrying this text (ASCII, no quotes).
+    Suspended { reason: &'static str },
     /// Forwarded: 302 with these `Contact`s, tried in order.
     Redirect {
         /// The DID in E.164 ("+33123456789"), for the `Diversion` header.

@@ -303,6 +303,11 @@ fn answer_invite(
     let (did, contacts) = match lookup {
         Lookup::Unknown => return ctx.simple(out, "404 Not Found"),
         Lookup::NoForward => return ctx.simple(out, "480 Temporarily Unavailable"),
+        Lookup::Suspended { reason } => {
+            ctx.start(out, "480 Temporarily Unavailable");
+            write_suspension(out, reason);
+            return ctx.finish(out);
+        }
         Lookup::Redirect { did, contacts } => (did, contacts),
     };
     let clean = |s: &str| !s.is_empty() && !s.bytes().any(|b| b < 0x20 || b == 0x7f);
@@ -327,6 +332,16 @@ fn answer_invite(
     out.extend_from_slice(b">;reason=unconditional\r\n");
     write_earlier_diversions(out, s.diversions);
     ctx.finish(out);
+}
+
+/// Why a suspended number refuses the call: RFC 3326 `Reason` (which RFC
+/// 9410 allows in responses) for machines, RFC 3261 `Warning` for people.
+fn write_suspension(out: &mut Vec<u8>, reason: &str) {
+    out.extend_from_slice(b"Reason: SIP;cause=480;text=\"");
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\"\r\nWarning: 399 didhub \"");
+    out.extend_from_slice(reason.as_bytes());
+    out.extend_from_slice(b"\"\r\n");
 }
 
 /// The diversions the call went through before reaching us follow ours, in

@@ -29,16 +29,18 @@ pub struct DidRow {
     /// Maximum concurrent calls to the number; `None`: no limit.
     pub max_calls: Option<i64>,
     pub updated_at: i64,
+    /// Set while the number is suspended for non-payment.
+    pub suspended_at: Option<i64>,
 }
 
 macro_rules! did_columns {
     () => {
         "id, number, country, did_type, region, currency, setup_minor, monthly_minor, status, \
-         account_id, assigned_at, paid_through, aging_until, forward_type, forward_destination, forwards, max_calls, updated_at"
+         account_id, assigned_at, paid_through, aging_until, forward_type, forward_destination, forwards, max_calls, updated_at, suspended_at"
     };
 }
 
-fn from_row(row: &AnyRow) -> Result<DidRow, sqlx::Error> {
+pub(super) fn from_row(row: &AnyRow) -> Result<DidRow, sqlx::Error> {
     Ok(DidRow {
         id: row.try_get("id")?,
         number: row.try_get("number")?,
@@ -58,6 +60,7 @@ fn from_row(row: &AnyRow) -> Result<DidRow, sqlx::Error> {
         forwards: row.try_get("forwards")?,
         max_calls: row.try_get("max_calls")?,
         updated_at: row.try_get("updated_at")?,
+        suspended_at: row.try_get("suspended_at")?,
     })
 }
 
@@ -115,6 +118,9 @@ pub async fn list_owned<'e>(
     )
 }
 
+/// The columns of [`DidRow`], for queries built outside this file.
+pub(super) const DID_COLUMNS: &str = did_columns!();
+
 /// An owned number with what routing needs from its owner's account.
 #[derive(Debug, Clone)]
 pub struct RouteRow {
@@ -130,6 +136,8 @@ pub struct RouteRow {
     pub account_max_calls: Option<i64>,
     /// The owner is not active (suspended or closed): calls are not forwarded.
     pub owner_inactive: bool,
+    /// Suspended for non-payment: calls are refused until it is paid.
+    pub unpaid: bool,
 }
 
 macro_rules! route_select {
@@ -137,7 +145,7 @@ macro_rules! route_select {
         concat!(
             "SELECT d.id AS did_id, d.number, d.account_id, a.username, a.pbx_host, d.forward_type, \
              d.forward_destination, d.forwards, d.max_calls AS number_max_calls, \
-             a.max_calls AS account_max_calls, a.status AS owner_status FROM dids d JOIN accounts a ON a.id = d.account_id \
+             a.max_calls AS account_max_calls, a.status AS owner_status, d.suspended_at FROM dids d JOIN accounts a ON a.id = d.account_id \
              WHERE d.status = 'assigned'",
             $where
         )
@@ -157,6 +165,7 @@ fn route_from_row(row: &AnyRow) -> Result<RouteRow, sqlx::Error> {
         number_max_calls: row.try_get("number_max_calls")?,
         account_max_calls: row.try_get("account_max_calls")?,
         owner_inactive: row.try_get::<String, _>("owner_status")? != "active",
+        unpaid: row.try_get::<Option<i64>, _>("suspended_at")?.is_some(),
     })
 }
 
@@ -307,7 +316,7 @@ pub async fn release<'e>(
 ) -> Result<Option<DidRow>, sqlx::Error> {
     sqlx::query(concat!(
         "UPDATE dids SET status = 'aging', account_id = NULL, assigned_at = NULL, paid_through = NULL, \
-         aging_until = $1, forward_type = NULL, forward_destination = NULL, forwards = NULL, updated_at = $2 \
+         aging_until = $1, forward_type = NULL, forward_destination = NULL, forwards = NULL, suspended_at = NULL, updated_at = $2 \
          WHERE id = $3 AND account_id = $4 AND status = 'assigned' RETURNING ",
         did_columns!()
     ))
@@ -335,47 +344,6 @@ pub async fn end_aging<'e>(
     .execute(db)
     .await?;
     Ok(done.rows_affected())
-}
-
-pub async fn due_for_renewal<'e>(
-    db: impl Executor<'e, Database = Any>,
-    now: i64,
-    limit: i64,
-) -> Result<Vec<DidRow>, sqlx::Error> {
-    rows(
-        sqlx::query(concat!(
-            "SELECT ",
-            did_columns!(),
-            " FROM dids WHERE status = 'assigned' AND paid_through <= $1 ORDER BY paid_through, id LIMIT $2"
-        ))
-        .bind(now)
-        .bind(limit)
-        .fetch_all(db)
-        .await?,
-    )
-}
-
-/// Moves `paid_through` on only if nobody renewed the number in between.
-pub async fn extend_paid_through<'e>(
-    db: impl Executor<'e, Database = Any>,
-    id: i64,
-    account_id: i64,
-    old_paid_through: i64,
-    new_paid_through: i64,
-    now: i64,
-) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE dids SET paid_through = $1, updated_at = $2 \
-         WHERE id = $3 AND account_id = $4 AND status = 'assigned' AND paid_through = $5",
-    )
-    .bind(new_paid_through)
-    .bind(now)
-    .bind(id)
-    .bind(account_id)
-    .bind(old_paid_through)
-    .execute(db)
-    .await?;
-    Ok(done.rows_affected() == 1)
 }
 
 /// A number as an operator lists it for sale.

@@ -13,7 +13,10 @@ pub mod idempotency;
 pub mod ledger;
 pub mod notify;
 pub mod operator_keys;
+pub mod restore;
 pub mod sqlite_file;
+pub mod statement;
+pub mod suspension;
 pub mod tokens;
 pub mod webhooks;
 
@@ -349,6 +352,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "events",
                 include_str!("../../migrations/sqlite/0120_events.sql"),
             ),
+            // Suspension, restore and statements (issue 12): 130-139.
+            (
+                130,
+                "suspension and restore",
+                include_str!("../../migrations/sqlite/0130_suspension_restore.sql"),
+            ),
             // Holds, bulk orders and quotes (issue 12): 140 to 149.
             (
                 140,
@@ -393,6 +402,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 120,
                 "events",
                 include_str!("../../migrations/postgres/0120_events.sql"),
+            ),
+            // Suspension, restore and statements (issue 12): 130-139.
+            (
+                130,
+                "suspension and restore",
+                include_str!("../../migrations/postgres/0130_suspension_restore.sql"),
             ),
             // Holds, bulk orders and quotes (issue 12): 140 to 149.
             (

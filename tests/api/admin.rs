@@ -161,6 +161,12 @@ fn endpoint_table(id: i64) -> Vec<(Method, String, Option<Value>, Role)> {
         ),
         (
             Method::GET,
+            format!("{account}/statement?month=2026-11"),
+            None,
+            Role::Billing,
+        ),
+        (
+            Method::GET,
             "/admin/v1/balances/audit".to_owned(),
             None,
             Role::Readonly,
@@ -582,6 +588,8 @@ on_both_backends! {
                             .replace("{number}", "+33123456789");
                         let query = if path.ends_with("/stats") {
                             "?from=2026-11-01&to=2026-11-30"
+                        } else if path.ends_with("/statement") {
+                            "?month=2026-11"
                         } else {
                             ""
                         };

@@ -15,6 +15,7 @@ mod admin;
 mod assign;
 mod auth;
 mod available;
+mod billing;
 mod calls;
 mod connections;
 mod contract;

@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod limits;
 pub mod money;
 pub mod numbers;
+pub mod statement;
 pub mod stats;
 pub mod withdraw;
 
@@ -37,6 +38,7 @@ pub fn router() -> Router<AppState> {
         .merge(limits::router())
         .merge(stats::router())
         .merge(withdraw::router())
+        .merge(statement::router())
 }
 
 /// The operator behind the request's `Authorization: Bearer` key.

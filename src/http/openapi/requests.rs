@@ -52,6 +52,11 @@ struct FieldSpec {
     description: &'static str,
 }
 
+/// `YYYY-MM`, surrounding white space allowed.
+pub(super) fn month_pattern() -> String {
+    format!("^{WS}*[0-9]{{4}}-(0[1-9]|1[0-2]){WS}*{END}")
+}
+
 /// Any text without control characters.
 pub(super) fn printable() -> String {
     format!("^[^{CONTROLS}]*{END}")
@@ -345,6 +350,58 @@ fn forms() -> Vec<(&'static str, &'static str, Vec<FieldSpec>)> {
             ],
         ),
         ("/api/did/release", "DidForm", vec![token(), did_id()]),
+        ("/api/did/restore", "DidForm", vec![token(), did_id()]),
+        (
+            "/api/billing/upcoming",
+            "UpcomingForm",
+            vec![
+                token(),
+                FieldSpec {
+                    name: "days",
+                    field: Field::Integer {
+                        min: 1,
+                        max: 366,
+                        text: integer_text("[1-9][0-9]?|[1-2][0-9]{2}|3[0-5][0-9]|36[0-6]", true),
+                    },
+                    required: false,
+                    description: "How far ahead, in days; default 30.",
+                },
+            ],
+        ),
+        (
+            "/api/billing/settings",
+            "BillingSettingsForm",
+            vec![
+                token(),
+                pattern(
+                    "low_balance_threshold",
+                    format!(
+                        "{}|^{WS}*[0-9]{{1,15}}([.][0-9]{{1,3}})?{WS}*{END}",
+                        blank()
+                    ),
+                    "Amount below which the balance counts as low, e.g. \"5.00\"; empty clears it; absent reads it.",
+                ),
+            ],
+        ),
+        (
+            "/api/billing/statement",
+            "StatementForm",
+            vec![
+                token(),
+                FieldSpec {
+                    name: "month",
+                    field: Field::Pattern(month_pattern()),
+                    required: true,
+                    description: "YYYY-MM.",
+                },
+                FieldSpec {
+                    name: "format",
+                    field: Field::OneOf(vec!["json".to_owned(), "csv".to_owned()], false),
+                    required: false,
+                    description: "json (default) or csv.",
+                },
+            ],
+        ),
         (
             "/api/did/forward",
             "ForwardForm",
