@@ -76,7 +76,10 @@ on_both_backends! {
         assert_eq!(lookup.body["status"], "suspended", "{}", lookup.body);
         assert!(lookup.body["target"].is_null());
         let kamailio = app.get_routing("/v1/routing/+33123456789/kamailio").await;
-        assert_eq!((kamailio.status, kamailio.body["status"].as_str()), (StatusCode::NOT_FOUND, Some("suspended")));
+        // Owned: 200, no routes, and the status for the SBC script (reply 480).
+        assert_eq!(kamailio.status, StatusCode::OK, "{}", kamailio.body);
+        assert_eq!(kamailio.body["didhub"]["status"], "suspended", "{}", kamailio.body);
+        assert_eq!(kamailio.body["routes"], serde_json::json!([]));
         let freeswitch = send(
             app.client
                 .post(format!("{}/v1/routing/freeswitch", app.base))
