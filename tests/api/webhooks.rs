@@ -221,6 +221,30 @@ on_both_backends! {
         assert!(receiver.received().len() >= 6, "retried with backoff before giving up");
     }
 
+    async fn an_https_endpoint_is_spoken_to_over_tls() {
+        // A plain-HTTP receiver behind an https URL: the attempt must fail in
+        // the TLS handshake, which shows https is not sent in clear.
+        let receiver = Receiver::start(0, 200, Duration::ZERO).await;
+        let app = TestApp::spawn_with(|c| c.service.webhooks = delivering(true, &[])).await;
+        standard_inventory(&app).await;
+        let token = app.account_with_balance("alice", 10_00).await;
+        let url = format!("https://127.0.0.1:{}/hook", receiver.address.port());
+        let created = create(&app, &token, &url, json!([])).await;
+        let id = created.body["webhook"]["id"].as_i64().expect("id");
+        app.buy(&token, "FR", FR_LANDLINE_1).await;
+        let path = format!("/api/webhooks/{id}/deliveries");
+        let mut rows = Value::Null;
+        for _ in 0..100 {
+            rows = call(&app, Method::GET, &path, &token, None).await.body["deliveries"].clone();
+            if rows.as_array().is_some_and(|r| !r.is_empty()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(rows[0]["error"].as_str().is_some_and(|e| e.contains("TLS")), "{rows}");
+        assert!(receiver.accepted().is_empty());
+    }
+
     async fn private_and_loopback_urls_are_refused_at_creation() {
         let app = TestApp::spawn().await;
         let token = app.account_with_balance("alice", 0).await;
