@@ -54,11 +54,11 @@ impl FromRequestParts<AppState> for Customer {
 pub struct WebhookInput {
     /// https (or http to a host the operator allows); never a private address.
     #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
-    url: String,
+    pub(crate) url: String,
     /// Event types to receive, e.g. `number.assigned`; empty or absent: all.
     #[serde(default)]
     #[schema(inline, value_type = Vec<EventTypeCode>)]
-    event_types: Vec<String>,
+    pub(crate) event_types: Vec<String>,
 }
 
 /// An event type code (see README's event catalogue).
@@ -226,9 +226,9 @@ pub async fn send_test(
 #[into_params(parameter_in = Query)]
 pub struct DeliveryParams {
     /// 1 to 500, default 100.
-    limit: Option<i64>,
+    pub(crate) limit: Option<i64>,
     #[param(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
-    cursor: Option<String>,
+    pub(crate) cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -268,7 +268,15 @@ pub async fn deliveries(
         .service
         .webhook_attempts(Some(account), path_id(&id)?, before, limit)
         .await?;
-    Ok(Json(AttemptPage {
+    Ok(Json(attempt_page(rows, limit)))
+}
+
+/// A page of attempts, newest first, with the cursor of the next.
+pub(crate) fn attempt_page(
+    rows: Vec<crate::store::webhooks::AttemptRow>,
+    limit: i64,
+) -> AttemptPage {
+    AttemptPage {
         next_cursor: next_cursor(rows.iter().map(|r| r.id), rows.len(), limit),
         deliveries: rows
             .into_iter()
@@ -282,7 +290,7 @@ pub async fn deliveries(
                 attempted_at: rfc3339(r.attempted_at),
             })
             .collect(),
-    }))
+    }
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -245,6 +245,35 @@ on_both_backends! {
         assert!(receiver.accepted().is_empty());
     }
 
+    async fn an_operator_endpoint_receives_every_accounts_events() {
+        let receiver = Receiver::start(0, 200, Duration::ZERO).await;
+        let app = TestApp::spawn_with(|c| c.service.webhooks = delivering(true, &["127.0.0.1"])).await;
+        standard_inventory(&app).await;
+        let key = app.service
+            .create_operator_key("ops", didhub::domain::operator::Role::Admin, None)
+            .await
+            .expect("key");
+        let created = call(&app, Method::POST, "/admin/v1/webhooks", &key,
+            Some(json!({"url": receiver.url(), "event_types": ["number.assigned"]}))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let secret = created.body["secret"].as_str().expect("secret").to_owned();
+        let alice = app.account_with_balance("alice", 10_00).await;
+        let bob = app.account_with_balance("bob", 10_00).await;
+        app.buy(&alice, "FR", FR_LANDLINE_1).await;
+        app.buy(&bob, "FR", FR_LANDLINE_2).await;
+        receiver.wait_for(None, 0, |r| r.accepted().len() == 2).await;
+        let accounts: Vec<Value> = receiver.accepted().iter().map(|r| r.json()["account_id"].clone()).collect();
+        assert_ne!(accounts[0], accounts[1], "both accounts' purchases: {accounts:?}");
+        verify_with_python(&secret, &receiver.received());
+        let id = created.body["webhook"]["id"].as_i64().expect("id");
+        let log = call(&app, Method::GET, &format!("/admin/v1/webhooks/{id}/deliveries"), &key, None).await;
+        assert_eq!(log.body["deliveries"].as_array().map(Vec::len), Some(2), "{}", log.body);
+        assert_eq!(call(&app, Method::GET, &format!("/api/webhooks/{id}"), &alice, None).await.status,
+            StatusCode::NOT_FOUND, "not a customer's endpoint");
+        let removed = call(&app, Method::DELETE, &format!("/admin/v1/webhooks/{id}"), &key, None).await;
+        assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    }
+
     async fn private_and_loopback_urls_are_refused_at_creation() {
         let app = TestApp::spawn().await;
         let token = app.account_with_balance("alice", 0).await;

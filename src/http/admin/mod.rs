@@ -9,6 +9,7 @@ pub mod inventory;
 pub mod money;
 pub mod numbers;
 pub mod stats;
+pub mod webhooks;
 
 use super::AppState;
 use super::error::ApiError;
@@ -32,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .merge(inventory::router())
         .merge(numbers::router())
         .merge(history::router())
+        .merge(webhooks::router())
         .merge(stats::router())
 }
 
