@@ -54,17 +54,49 @@ impl FromRequestParts<AppState> for Customer {
 pub struct WebhookInput {
     /// https (or http to a host the operator allows); never a private address.
     #[schema(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
-    url: String,
+    pub(crate) url: String,
     /// Event types to receive, e.g. `number.assigned`; empty or absent: all.
     #[serde(default)]
     #[schema(inline, value_type = Vec<EventTypeCode>)]
-    event_types: Vec<String>,
+    pub(crate) event_types: Vec<String>,
 }
 
-/// An event type code (see README's event catalogue).
-#[derive(ToSchema)]
-#[schema(pattern = r"^[a-z_]+\.[a-z_]+(?![\s\S])")]
-pub struct EventTypeCode(#[allow(dead_code)] String);
+// The codes of `domain::event::EventType` (a unit test keeps them in step).
+/// An event type (see README's event catalogue).
+#[derive(Serialize, ToSchema)]
+#[allow(dead_code)] // only its schema is used
+pub enum EventTypeCode {
+    #[serde(rename = "number.assigned")]
+    NumberAssigned,
+    #[serde(rename = "number.forwarded")]
+    NumberForwarded,
+    #[serde(rename = "number.forward_removed")]
+    NumberForwardRemoved,
+    #[serde(rename = "number.released")]
+    NumberReleased,
+    #[serde(rename = "number.restored")]
+    NumberRestored,
+    #[serde(rename = "number.renewed")]
+    NumberRenewed,
+    #[serde(rename = "number.suspended")]
+    NumberSuspended,
+    #[serde(rename = "number.reclaimed")]
+    NumberReclaimed,
+    #[serde(rename = "number.held")]
+    NumberHeld,
+    #[serde(rename = "number.hold_expired")]
+    NumberHoldExpired,
+    #[serde(rename = "balance.credited")]
+    BalanceCredited,
+    #[serde(rename = "balance.adjusted")]
+    BalanceAdjusted,
+    #[serde(rename = "balance.low")]
+    BalanceLow,
+    #[serde(rename = "account.suspended")]
+    AccountSuspended,
+    #[serde(rename = "inventory.imported")]
+    InventoryImported,
+}
 
 #[derive(Serialize, ToSchema)]
 pub struct WebhookJson {
@@ -226,9 +258,11 @@ pub async fn send_test(
 #[into_params(parameter_in = Query)]
 pub struct DeliveryParams {
     /// 1 to 500, default 100.
-    limit: Option<i64>,
-    #[param(pattern = r"^[^\u0000-\u001f\u007f-\u009f]*(?![\s\S])")]
-    cursor: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
+    pub(crate) limit: Option<i64>,
+    /// The `next_cursor` of the previous page.
+    #[param(pattern = r"^[0-9]{1,18}(?![\s\S])")]
+    pub(crate) cursor: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -268,7 +302,15 @@ pub async fn deliveries(
         .service
         .webhook_attempts(Some(account), path_id(&id)?, before, limit)
         .await?;
-    Ok(Json(AttemptPage {
+    Ok(Json(attempt_page(rows, limit)))
+}
+
+/// A page of attempts, newest first, with the cursor of the next.
+pub(crate) fn attempt_page(
+    rows: Vec<crate::store::webhooks::AttemptRow>,
+    limit: i64,
+) -> AttemptPage {
+    AttemptPage {
         next_cursor: next_cursor(rows.iter().map(|r| r.id), rows.len(), limit),
         deliveries: rows
             .into_iter()
@@ -282,7 +324,7 @@ pub async fn deliveries(
                 attempted_at: rfc3339(r.attempted_at),
             })
             .collect(),
-    }))
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -347,4 +389,22 @@ pub async fn replay(
         queued,
     };
     Ok((StatusCode::ACCEPTED, Json(queued)))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::domain::event::EventType;
+
+    #[test]
+    fn the_documented_event_types_are_the_subscribable_ones() {
+        let document = crate::http::openapi_document();
+        let input = &document["components"]["schemas"]["WebhookInput"];
+        let listed = &input["properties"]["event_types"]["items"]["enum"];
+        let codes: Vec<&str> = EventType::ALL
+            .iter()
+            .filter(|t| **t != EventType::WebhookTest)
+            .map(|t| t.code())
+            .collect();
+        assert_eq!(*listed, serde_json::json!(codes));
+    }
 }

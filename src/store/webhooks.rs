@@ -81,15 +81,20 @@ pub async fn list_endpoints<'e>(
         .collect()
 }
 
+/// An endpoint; a deleted one only with `include_deleted` (its delivery
+/// history stays readable for its retention).
 pub async fn find_endpoint<'e>(
     db: impl Executor<'e, Database = Any>,
     id: i64,
+    include_deleted: bool,
 ) -> Result<Option<EndpointRow>, sqlx::Error> {
     let sql = format!(
-        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 AND status <> 'deleted'"
+        "SELECT {ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE id = $1 \
+         AND (status <> 'deleted' OR $2 = 1)"
     );
     sqlx::query(AssertSqlSafe(sql))
         .bind(id)
+        .bind(i64::from(include_deleted))
         .fetch_optional(db)
         .await?
         .as_ref()

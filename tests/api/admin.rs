@@ -196,6 +196,24 @@ fn endpoint_table(id: i64) -> Vec<(Method, String, Option<Value>, Role)> {
             Role::Readonly,
         ),
         (
+            Method::POST,
+            "/admin/v1/webhooks".to_owned(),
+            Some(json!({"url": "https://hooks.example.com/didhub"})),
+            Role::Admin,
+        ),
+        (
+            Method::GET,
+            "/admin/v1/webhooks".to_owned(),
+            None,
+            Role::Readonly,
+        ),
+        (
+            Method::GET,
+            format!("/admin/v1/webhooks/{id}/deliveries"),
+            None,
+            Role::Readonly,
+        ),
+        (
             Method::GET,
             "/admin/v1/numbers/+33123456789/history".to_owned(),
             None,
@@ -232,6 +250,12 @@ fn endpoint_table(id: i64) -> Vec<(Method, String, Option<Value>, Role)> {
             "/admin/v1/stats?from=2026-11-01&to=2026-11-30".to_owned(),
             None,
             Role::Readonly,
+        ),
+        (
+            Method::DELETE,
+            format!("/admin/v1/webhooks/{id}"),
+            None,
+            Role::Admin,
         ),
         // Last: when allowed it is refused anyway (the account holds money).
         (Method::DELETE, account, None, Role::Admin),
@@ -571,6 +595,9 @@ on_both_backends! {
         app.buy(&token, "FR", FR_LANDLINE_1).await;
         let id = account_id(&app, "alice").await;
         let table = endpoint_table(id);
+        // Webhook {id} too (the first of a fresh database, as the account).
+        let (hook, _) = app.service.create_webhook(None, "https://hooks.example.com/x", &[]).await.expect("webhook");
+        assert_eq!(hook.id, id);
 
         // The table covers every admin endpoint of the OpenAPI document.
         let document = didhub::http::openapi_document();

@@ -221,6 +221,59 @@ on_both_backends! {
         assert!(receiver.received().len() >= 6, "retried with backoff before giving up");
     }
 
+    async fn an_https_endpoint_is_spoken_to_over_tls() {
+        // A plain-HTTP receiver behind an https URL: the attempt must fail in
+        // the TLS handshake, which shows https is not sent in clear.
+        let receiver = Receiver::start(0, 200, Duration::ZERO).await;
+        let app = TestApp::spawn_with(|c| c.service.webhooks = delivering(true, &[])).await;
+        standard_inventory(&app).await;
+        let token = app.account_with_balance("alice", 10_00).await;
+        let url = format!("https://127.0.0.1:{}/hook", receiver.address.port());
+        let created = create(&app, &token, &url, json!([])).await;
+        let id = created.body["webhook"]["id"].as_i64().expect("id");
+        app.buy(&token, "FR", FR_LANDLINE_1).await;
+        let path = format!("/api/webhooks/{id}/deliveries");
+        let mut rows = Value::Null;
+        for _ in 0..100 {
+            rows = call(&app, Method::GET, &path, &token, None).await.body["deliveries"].clone();
+            if rows.as_array().is_some_and(|r| !r.is_empty()) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(rows[0]["error"].as_str().is_some_and(|e| e.contains("TLS")), "{rows}");
+        assert!(receiver.accepted().is_empty());
+    }
+
+    async fn an_operator_endpoint_receives_every_accounts_events() {
+        let receiver = Receiver::start(0, 200, Duration::ZERO).await;
+        let app = TestApp::spawn_with(|c| c.service.webhooks = delivering(true, &["127.0.0.1"])).await;
+        standard_inventory(&app).await;
+        let key = app.service
+            .create_operator_key("ops", didhub::domain::operator::Role::Admin, None)
+            .await
+            .expect("key");
+        let created = call(&app, Method::POST, "/admin/v1/webhooks", &key,
+            Some(json!({"url": receiver.url(), "event_types": ["number.assigned"]}))).await;
+        assert_eq!(created.status, StatusCode::CREATED, "{}", created.body);
+        let secret = created.body["secret"].as_str().expect("secret").to_owned();
+        let alice = app.account_with_balance("alice", 10_00).await;
+        let bob = app.account_with_balance("bob", 10_00).await;
+        app.buy(&alice, "FR", FR_LANDLINE_1).await;
+        app.buy(&bob, "FR", FR_LANDLINE_2).await;
+        receiver.wait_for(None, 0, |r| r.accepted().len() == 2).await;
+        let accounts: Vec<Value> = receiver.accepted().iter().map(|r| r.json()["account_id"].clone()).collect();
+        assert_ne!(accounts[0], accounts[1], "both accounts' purchases: {accounts:?}");
+        verify_with_python(&secret, &receiver.received());
+        let id = created.body["webhook"]["id"].as_i64().expect("id");
+        let log = call(&app, Method::GET, &format!("/admin/v1/webhooks/{id}/deliveries"), &key, None).await;
+        assert_eq!(log.body["deliveries"].as_array().map(Vec::len), Some(2), "{}", log.body);
+        assert_eq!(call(&app, Method::GET, &format!("/api/webhooks/{id}"), &alice, None).await.status,
+            StatusCode::NOT_FOUND, "not a customer's endpoint");
+        let removed = call(&app, Method::DELETE, &format!("/admin/v1/webhooks/{id}"), &key, None).await;
+        assert_eq!(removed.status, StatusCode::NO_CONTENT);
+    }
+
     async fn private_and_loopback_urls_are_refused_at_creation() {
         let app = TestApp::spawn().await;
         let token = app.account_with_balance("alice", 0).await;

@@ -12,6 +12,7 @@ pub mod numbers;
 pub mod statement;
 pub mod stats;
 pub mod withdraw;
+pub mod webhooks;
 
 use super::AppState;
 use super::error::ApiError;
@@ -36,6 +37,7 @@ pub fn router() -> Router<AppState> {
         .merge(numbers::router())
         .merge(history::router())
         .merge(limits::router())
+        .merge(webhooks::router())
         .merge(stats::router())
         .merge(withdraw::router())
         .merge(statement::router())

@@ -161,34 +161,7 @@ impl Deliverer {
         let now = self.service.now();
         let endpoint = claimed.endpoint_id;
         let mut tx = self.service.store().begin_write().await?;
-        let (settle, outcome_name, disable) = match outcome.status {
-            Some(code) if (200..300).contains(&code) => {
-                webhooks::note_success(&mut *tx, endpoint).await?;
-                (Settle::Delivered, "delivered", None)
-            }
-            Some(410) => (
-                Settle::Failed("410 Gone"),
-                "failed",
-                Some("the endpoint answered 410 Gone".to_owned()),
-            ),
-            _ => {
-                metrics::counter!("didhub_webhook_failures_total", "endpoint" => endpoint.to_string())
-                    .increment(1);
-                let since = webhooks::note_failure(&mut *tx, endpoint, now).await?;
-                let why = failure_text(outcome);
-                if now - since >= GIVE_UP_AFTER_SECS {
-                    (
-                        Settle::Failed("endpoint disabled"),
-                        "failed",
-                        Some(format!("failing for 24 h; last attempt: {why}")),
-                    )
-                } else {
-                    let jitter = 0.8 + 0.4 * rand::random::<f64>();
-                    let delay = retry_delay_secs(claimed.attempts + 1, jitter);
-                    (Settle::RetryAt(now + delay), "retrying", None)
-                }
-            }
-        };
+        let (settle, outcome_name, disable) = verdict(&mut tx, claimed, outcome, now).await?;
         let attempt = AttemptRow {
             id: 0,
             delivery_id: claimed.delivery_id,
@@ -220,6 +193,42 @@ impl Deliverer {
         tx.commit().await?;
         Ok(())
     }
+}
+
+/// What an attempt means for its delivery: the settlement, the attempt's
+/// outcome as shown to the owner, and the reason to disable the endpoint, if any.
+async fn verdict(
+    tx: &mut crate::store::Tx,
+    claimed: &Claimed,
+    outcome: &Outcome,
+    now: i64,
+) -> crate::service::Result<(Settle<'static>, &'static str, Option<String>)> {
+    let endpoint = claimed.endpoint_id;
+    Ok(match outcome.status {
+        Some(code) if (200..300).contains(&code) => {
+            webhooks::note_success(&mut **tx, endpoint).await?;
+            (Settle::Delivered, "delivered", None)
+        }
+        Some(410) => (
+            Settle::Failed("410 Gone"),
+            "failed",
+            Some("the endpoint answered 410 Gone".to_owned()),
+        ),
+        _ => {
+            metrics::counter!("didhub_webhook_failures_total", "endpoint" => endpoint.to_string())
+                .increment(1);
+            let since = webhooks::note_failure(&mut **tx, endpoint, now).await?;
+            if now - since >= GIVE_UP_AFTER_SECS {
+                let why = failure_text(outcome);
+                let reason = format!("failing for 24 h; last attempt: {why}");
+                (Settle::Failed("endpoint disabled"), "failed", Some(reason))
+            } else {
+                let jitter = 0.8 + 0.4 * rand::random::<f64>();
+                let delay = retry_delay_secs(claimed.attempts + 1, jitter);
+                (Settle::RetryAt(now + delay), "retrying", None)
+            }
+        }
+    })
 }
 
 fn failure_text(outcome: &Outcome) -> String {

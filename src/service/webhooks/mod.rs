@@ -152,7 +152,16 @@ impl Service {
     }
 
     async fn owned_endpoint(&self, owner: Option<i64>, id: i64) -> Result<EndpointRow> {
-        match webhooks::find_endpoint(self.store.pool(), id).await? {
+        self.owned_endpoint_row(owner, id, false).await
+    }
+
+    async fn owned_endpoint_row(
+        &self,
+        owner: Option<i64>,
+        id: i64,
+        include_deleted: bool,
+    ) -> Result<EndpointRow> {
+        match webhooks::find_endpoint(self.store.pool(), id, include_deleted).await? {
             Some(row) if row.account_id == owner => Ok(row),
             _ => Err(Error::NotFound(format!("no webhook {id}"))),
         }
@@ -209,7 +218,7 @@ impl Service {
         before_id: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AttemptRow>> {
-        self.owned_endpoint(owner, id).await?;
+        self.owned_endpoint_row(owner, id, true).await?;
         let before = before_id.unwrap_or(i64::MAX);
         Ok(webhooks::list_attempts(self.store.pool(), id, before, limit.clamp(1, 500)).await?)
     }
