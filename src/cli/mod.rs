@@ -278,6 +278,39 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
             Ok(inventory::print_withdrawn(&report, args.output))
         }
         Command::Account(A::List) => remote::Remote::new(addr)?.account_list().await,
+        Command::Account(A::Create {
+            username,
+            balance,
+            currency,
+            ..
+        }) => {
+            let password = account::read_password()?;
+            remote::Remote::new(addr)?
+                .account_create(&username, &password, &balance, &currency)
+                .await
+        }
+        Command::Account(A::SetPbx {
+            username,
+            host,
+            clear,
+        }) => {
+            if host.is_none() && !clear {
+                anyhow::bail!("give a host, or --clear");
+            }
+            remote::Remote::new(addr)?
+                .set_pbx(&username, host.as_deref())
+                .await
+        }
+        Command::Account(A::SetPassword { username, .. }) => {
+            let password = account::read_password()?;
+            remote::Remote::new(addr)?
+                .set_password(&username, &password)
+                .await
+        }
+        Command::Account(A::Ledger { username, limit }) => {
+            remote::Remote::new(addr)?.ledger(&username, limit).await
+        }
+        Command::Account(A::Audit) => remote::Remote::new(addr)?.balances_audit().await,
         Command::Account(
             ref command @ (A::Credit {
                 ref username,

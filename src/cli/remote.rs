@@ -3,7 +3,10 @@
 //! prints. The key comes from `DIDHUB_OPERATOR_KEY` or the file `didhub login`
 //! writes (mode 0600, like Vault's `~/.vault-token`).
 
-use super::account::{balance_line, list_header, list_line};
+use super::account::{
+    audit_verdict, balance_line, created_line, ledger_line, list_header, list_line, mismatch_line,
+    password_line, pbx_line,
+};
 use super::operator::audit_line;
 use crate::http::admin::inventory::MAX_UPLOAD_BYTES;
 use anyhow::{Context, bail};
@@ -69,12 +72,12 @@ impl Remote {
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
+            // The message alone, as the database path words it.
             let error = &body["error"];
-            bail!(
-                "{} ({status}): {}",
-                error["code"].as_str().unwrap_or("error"),
-                error["message"].as_str().unwrap_or("")
-            );
+            match error["message"].as_str() {
+                Some(message) => bail!("{message}"),
+                None => bail!("{} answered {status}", self.base),
+            }
         }
         Ok(body)
     }
@@ -138,6 +141,109 @@ impl Remote {
             );
         }
         Ok(ExitCode::SUCCESS)
+    }
+
+    pub async fn account_create(
+        &self,
+        username: &str,
+        password: &str,
+        balance: &str,
+        currency: &str,
+    ) -> anyhow::Result<ExitCode> {
+        let body = json!({"username": username, "password": password,
+            "initial_balance": balance, "currency": currency});
+        let made = self.post("/accounts", &body).await?;
+        let account = &made["account"];
+        let text = |field: &str| account[field].as_str().unwrap_or("").to_owned();
+        let id = account["id"].as_i64().unwrap_or(0);
+        println!(
+            "{}",
+            created_line(&text("username"), id, &text("balance"), &text("currency"))
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub async fn set_pbx(&self, username: &str, host: Option<&str>) -> anyhow::Result<ExitCode> {
+        let id = self.account_id(username).await?;
+        let request = self
+            .client
+            .patch(format!("{}/accounts/{id}", self.base))
+            .json(&json!({ "pbx_host": host }));
+        let account = self.send(request).await?;
+        println!("{}", pbx_line(username, account["pbx_host"].as_str()));
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub async fn set_password(&self, username: &str, password: &str) -> anyhow::Result<ExitCode> {
+        let id = self.account_id(username).await?;
+        self.post(
+            &format!("/accounts/{id}/password"),
+            &json!({ "password": password }),
+        )
+        .await?;
+        println!("{}", password_line(username));
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// The newest `limit` ledger entries, following the cursor.
+    pub async fn ledger(&self, username: &str, limit: i64) -> anyhow::Result<ExitCode> {
+        let id = self.account_id(username).await?;
+        let mut left = limit.clamp(1, 1000);
+        let mut cursor: Option<String> = None;
+        while left > 0 {
+            let mut params = vec![("limit", left.min(500).to_string())];
+            params.extend(cursor.take().map(|c| ("cursor", c)));
+            let query = serde_urlencoded::to_string(&params)?;
+            let page = self.get(&format!("/accounts/{id}/ledger?{query}")).await?;
+            let entries = page["entries"].as_array().cloned().unwrap_or_default();
+            for e in &entries {
+                let text = |field: &str| e[field].as_str().unwrap_or("").to_owned();
+                let id = e["id"].as_i64().unwrap_or(0);
+                let at = text("created_at");
+                let line = ledger_line(
+                    id,
+                    &at,
+                    &text("type"),
+                    &text("amount"),
+                    &text("balance_after"),
+                    &text("description"),
+                );
+                println!("{line}");
+            }
+            left -= entries.len() as i64;
+            match page["next_cursor"].as_str() {
+                Some(next) if !entries.is_empty() => cursor = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Every balance against its ledger sum, in the database path's order.
+    pub async fn balances_audit(&self) -> anyhow::Result<ExitCode> {
+        let mut accounts = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut params = vec![("limit", "500".to_owned())];
+            params.extend(cursor.take().map(|c| ("cursor", c)));
+            let query = serde_urlencoded::to_string(&params)?;
+            let page = self.get(&format!("/balances/audit?{query}")).await?;
+            accounts.extend(page["accounts"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        accounts.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));
+        let broken: Vec<_> = accounts.iter().filter(|a| a["ok"] == false).collect();
+        for a in &broken {
+            let text = |field: &str| a[field].as_str().unwrap_or("").to_owned();
+            println!(
+                "{}",
+                mismatch_line(&text("username"), &text("balance"), &text("ledger_sum"))
+            );
+        }
+        Ok(audit_verdict(broken.len()))
     }
 
     /// `kind` is "credits" or "adjustments".
