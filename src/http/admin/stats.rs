@@ -90,7 +90,9 @@ pub async fn stats(
         match count.status.as_str() {
             "available" => entry.on_sale += count.count,
             "assigned" => entry.owned += count.count,
-            _ => entry.aging += count.count,
+            "aging" => entry.aging += count.count,
+            // Withdrawn numbers are neither on sale, owned nor aging.
+            _ => {}
         }
     }
     let days = state.service.sales_per_day(from, until).await?;
