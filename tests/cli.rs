@@ -1246,6 +1246,23 @@ mod remote {
             let by_type = both(&["inventory", "withdraw", "--country", "FR", "--type", "landline", "--output", "json"]);
             by_type.assert_success("withdraw by type");
             assert_eq!(by_type.stdout.trim(), r#"{"numbers":["+33123456790"],"skipped":[],"withdrawn":1}"#);
+
+            let counts = both(&["inventory", "counts"]);
+            assert!(counts.stdout.contains("FR       landline      withdrawn         2"), "{}", counts.stdout);
+            both(&["inventory", "counts", "--output", "json"]).assert_success("counts json");
+            let shown = both(&["number", "show", "+33612345670"]);
+            assert!(shown.stdout.contains("status        available"), "{}", shown.stdout);
+            both(&["number", "show", "+33612345670", "--output", "json"]).assert_success("show json");
+            assert_eq!(both(&["number", "show", "+33999999999"]).code, Some(1));
+            let release = both(&["number", "release", "+33612345670", "--reason", "test"]);
+            assert_eq!(release.code, Some(1), "nobody owns it: {}", release.stderr);
+            let alice = both(&["account", "show", "alice"]);
+            assert!(alice.stdout.starts_with("alice (id 1): active, balance 29.00 USD, 0 numbers"), "{}", alice.stdout);
+            both(&["account", "show", "alice", "--output", "json"]).assert_success("show json");
+            assert_eq!(both(&["account", "suspend", "alice"]).stdout, "alice: suspended\n");
+            assert_eq!(both(&["account", "unsuspend", "alice", "--output", "json"]).code, Some(0));
+            assert_eq!(both(&["account", "delete", "alice"]).code, Some(1), "alice holds money");
+            assert_eq!(both(&["account", "delete", "bob"]).stdout, "bob: deleted (closed; its ledger is kept)\n");
             direct.run(&["account", "audit"]).assert_success("ledger invariant");
         }
     }

@@ -1,5 +1,7 @@
 //! `didhub account …`
 
+use super::admin::{AccountAction, Source};
+use super::operator::Output;
 use crate::domain::Currency;
 use crate::domain::billing::rfc3339;
 use crate::service::{AccountUpdate, Posting, Service};
@@ -61,6 +63,47 @@ pub enum AccountCommand {
     },
     /// Check that every balance equals the sum of its ledger; exits 1 if not.
     Audit,
+    /// Show an account: balance, numbers, PBX host, status.
+    Show {
+        username: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Suspend an account: it cannot log in (its tokens are revoked) and its numbers do not ring.
+    Suspend {
+        username: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Make a suspended account active again.
+    Unsuspend {
+        username: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Delete (close) an account that owns no number and has a zero balance.
+    Delete { username: String },
+}
+
+impl AccountCommand {
+    /// The commands `cli::admin` runs, with their username and output.
+    pub(super) fn admin_action(&self) -> Option<(&str, AccountAction, Output)> {
+        match self {
+            AccountCommand::Show { username, output } => {
+                Some((username, AccountAction::Show, *output))
+            }
+            AccountCommand::Suspend { username, output } => {
+                Some((username, AccountAction::Suspend, *output))
+            }
+            AccountCommand::Unsuspend { username, output } => {
+                Some((username, AccountAction::Unsuspend, *output))
+            }
+            AccountCommand::Delete { username } => {
+                Some((username, AccountAction::Delete, Output::Table))
+            }
+            _ => None,
+        }
+    }
 }
 
 pub(super) fn read_password() -> anyhow::Result<String> {
@@ -167,6 +210,14 @@ pub(super) fn balance_line(username: &str, balance: &str, currency: &str) -> Str
 }
 
 pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<ExitCode> {
+    if let Some((username, action, output)) = command.admin_action() {
+        return super::admin::account(Source::Database(&service), username, action, output).await;
+    }
+    run_other(service, command).await
+}
+
+/// The commands of `account` that `cli::admin` does not run.
+async fn run_other(service: Service, command: AccountCommand) -> anyhow::Result<ExitCode> {
     match command {
         AccountCommand::Create {
             username,
@@ -284,6 +335,10 @@ pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<Ex
             }
             return Ok(audit_verdict(broken));
         }
+        AccountCommand::Show { .. }
+        | AccountCommand::Suspend { .. }
+        | AccountCommand::Unsuspend { .. }
+        | AccountCommand::Delete { .. } => bail!("run by cli::admin"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -46,6 +46,11 @@ pub enum InventoryCommand {
     },
     /// Count the numbers in inventory.
     Count,
+    /// Numbers per country, type and status.
+    Counts {
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Take available numbers off sale (sold and aging ones are left as they
     /// are): the NUMBERS and --id given, narrowed by --country/--type, or
     /// with only --country/--type every available number that matches.
@@ -220,6 +225,13 @@ pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<
         }
         InventoryCommand::Count => {
             println!("{}", service.inventory_size().await?);
+        }
+        InventoryCommand::Counts { output } => {
+            return super::admin::inventory_counts(
+                super::admin::Source::Database(&service),
+                output,
+            )
+            .await;
         }
         InventoryCommand::Withdraw(args) => {
             let done = service

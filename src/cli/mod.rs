@@ -1,6 +1,7 @@
 //! The `didhub` command line: the server and the operator's commands.
 
 mod account;
+mod admin;
 mod backup;
 mod bounded;
 mod inventory;
@@ -80,6 +81,9 @@ pub enum Command {
     /// The admin API's audit log.
     #[command(subcommand)]
     Audit(operator::AuditCommand),
+    /// Any number, sold or not: show it, or force its release.
+    #[command(subcommand)]
+    Number(admin::NumberCommand),
     /// Check an operator key (read from standard input) against --addr and keep it in a 0600 file.
     Login,
     /// Print a shell completion script, e.g. `didhub completions bash > /etc/bash_completion.d/didhub`.
@@ -196,6 +200,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(command) => {
             operator::audit(operator_service(&cli.database).await?, command).await
         }
+        Command::Number(command) => {
+            let service = operator_service(&cli.database).await?;
+            admin::number(admin::Source::Database(&service), command).await
+        }
         Command::Login => bail_login(),
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
@@ -257,6 +265,21 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
     use operator::AuditCommand;
     match command {
         Command::Login => remote::login(addr).await,
+        Command::Number(command) => {
+            let server = remote::Remote::new(addr)?;
+            admin::number(admin::Source::Server(&server), command).await
+        }
+        Command::Inventory(inventory::InventoryCommand::Counts { output }) => {
+            let server = remote::Remote::new(addr)?;
+            admin::inventory_counts(admin::Source::Server(&server), output).await
+        }
+        Command::Account(command) if command.admin_action().is_some() => {
+            let server = remote::Remote::new(addr)?;
+            let Some((username, action, output)) = command.admin_action() else {
+                anyhow::bail!("not an admin API command");
+            };
+            admin::account(admin::Source::Server(&server), username, action, output).await
+        }
         Command::Inventory(inventory::InventoryCommand::Import {
             file,
             lenient_csv,

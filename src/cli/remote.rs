@@ -92,6 +92,16 @@ impl Remote {
             .await
     }
 
+    pub(super) async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.client.patch(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    pub(super) async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.client.delete(format!("{}{path}", self.base)))
+            .await
+    }
+
     /// Every account, following the cursor.
     async fn accounts(&self, search: Option<&str>) -> anyhow::Result<Vec<Value>> {
         let mut all = Vec::new();
@@ -114,7 +124,7 @@ impl Remote {
         }
     }
 
-    async fn account_id(&self, username: &str) -> anyhow::Result<i64> {
+    pub(super) async fn account_id(&self, username: &str) -> anyhow::Result<i64> {
         self.accounts(Some(username))
             .await?
             .iter()

@@ -9,7 +9,7 @@ use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody, error_response};
 use crate::http::wire::DidJson;
 use crate::service::{ImportReport, InventoryImport, LineSplitter, Repricing};
-use crate::store::dids::NumberFilter;
+use crate::store::dids::{InventoryCount, NumberFilter};
 use axum::body::{Body, Bytes};
 use axum::extract::RawQuery;
 use axum::extract::{DefaultBodyLimit, State};
@@ -182,7 +182,7 @@ pub struct InventoryCountJson {
     pub country: String,
     #[serde(rename = "type")]
     pub did_type: String,
-    /// available, assigned or aging.
+    /// available, assigned, aging or withdrawn.
     pub status: String,
     pub count: i64,
 }
@@ -202,17 +202,23 @@ pub async fn counts(
 ) -> Result<Json<InventoryCounts>, ApiError> {
     op.require(Access::Read)?;
     let counts = state.service.inventory_counts().await?;
-    Ok(Json(InventoryCounts {
-        counts: counts
-            .into_iter()
-            .map(|c| InventoryCountJson {
-                country: c.country,
-                did_type: c.did_type,
-                status: c.status,
-                count: c.count,
-            })
-            .collect(),
-    }))
+    Ok(Json(counts.into()))
+}
+
+impl From<Vec<InventoryCount>> for InventoryCounts {
+    fn from(counts: Vec<InventoryCount>) -> InventoryCounts {
+        InventoryCounts {
+            counts: counts
+                .into_iter()
+                .map(|c| InventoryCountJson {
+                    country: c.country,
+                    did_type: c.did_type,
+                    status: c.status,
+                    count: c.count,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
