@@ -1247,6 +1247,13 @@ mod remote {
             by_type.assert_success("withdraw by type");
             assert_eq!(by_type.stdout.trim(), r#"{"numbers":["+33123456790"],"skipped":[],"withdrawn":1}"#);
 
+            let listed = both(&["inventory", "list", "--country", "fr", "--limit", "2"]);
+            assert_eq!(listed.stdout.lines().count(), 4, "header, 2 numbers, cursor: {}", listed.stdout);
+            assert!(listed.stdout.ends_with("next page: --cursor +33123456790\n"), "{}", listed.stdout);
+            let withdrawn = both(&["inventory", "list", "--status", "withdrawn", "--output", "json"]);
+            assert!(withdrawn.stdout.contains("+33123456789") && withdrawn.stdout.contains("+33123456790"));
+            assert_eq!(both(&["inventory", "list", "--status", "sold"]).code, Some(1));
+            both(&["inventory", "list", "--cursor", "+33123456790", "--type", "mobile_voice"]).assert_success("page 2");
             let counts = both(&["inventory", "counts"]);
             assert!(counts.stdout.contains("FR       landline      withdrawn         2"), "{}", counts.stdout);
             both(&["inventory", "counts", "--output", "json"]).assert_success("counts json");

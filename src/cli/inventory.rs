@@ -5,7 +5,7 @@ use super::operator::Output;
 use crate::config::ReadLimitArgs;
 use crate::domain::catalogue::{Catalogue, DEFAULT_CATALOGUE};
 use crate::domain::{CountryCode, DidType};
-use crate::http::admin::inventory::UploadReport;
+use crate::http::admin::inventory::{NumberPage, UploadReport};
 use crate::http::admin::withdraw::WithdrawReport;
 use crate::service::Withdrawal;
 use crate::service::inventory_columns;
@@ -46,6 +46,8 @@ pub enum InventoryCommand {
     },
     /// Count the numbers in inventory.
     Count,
+    /// One page of numbers by status, country, type and owner, in number order.
+    List(ListArgs),
     /// Numbers per country, type and status.
     Counts {
         #[arg(long, value_enum, default_value_t = Output::Table)]
@@ -55,6 +57,95 @@ pub enum InventoryCommand {
     /// are): the NUMBERS and --id given, narrowed by --country/--type, or
     /// with only --country/--type every available number that matches.
     Withdraw(WithdrawArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// available, assigned, aging or withdrawn.
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub country: Option<String>,
+    #[arg(long = "type")]
+    pub did_type: Option<String>,
+    /// Owner account id.
+    #[arg(long)]
+    pub account: Option<i64>,
+    /// 1 to 500.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=500))]
+    pub limit: i64,
+    /// The last number of the previous page (its `next_cursor`).
+    #[arg(long)]
+    pub cursor: Option<String>,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+impl ListArgs {
+    /// The admin API's query string.
+    pub fn query(&self) -> anyhow::Result<String> {
+        let mut params = vec![("limit", self.limit.to_string())];
+        let optional = [
+            ("status", self.status.clone()),
+            ("country", self.country.clone()),
+            ("type", self.did_type.clone()),
+            ("account", self.account.map(|a| a.to_string())),
+            ("cursor", self.cursor.clone()),
+        ];
+        params.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+        Ok(serde_urlencoded::to_string(&params)?)
+    }
+
+    /// The same filter, checked as the server checks it.
+    fn filter(&self) -> anyhow::Result<NumberFilter> {
+        if let Some(status) = self.status.as_deref()
+            && !["available", "assigned", "aging", "withdrawn"].contains(&status)
+        {
+            anyhow::bail!("status must be available, assigned, aging or withdrawn");
+        }
+        let withdrawal = WithdrawArgs {
+            numbers: Vec::new(),
+            ids: Vec::new(),
+            country: self.country.clone(),
+            did_type: self.did_type.clone(),
+            output: self.output,
+        }
+        .withdrawal()?;
+        Ok(NumberFilter {
+            status: self.status.clone(),
+            account_id: self.account,
+            ..withdrawal.filter
+        })
+    }
+}
+
+/// Prints a page of the inventory list (the admin API's JSON on both paths).
+pub fn print_numbers(page: &serde_json::Value, output: Output) -> ExitCode {
+    if output == Output::Json {
+        println!("{page}");
+        return ExitCode::SUCCESS;
+    }
+    let text = |v: &serde_json::Value, f: &str| v[f].as_str().unwrap_or("-").to_owned();
+    println!(
+        "{:<18} {:<7} {:<13} {:<10} {:>10} {:>10} cur",
+        "number", "country", "type", "status", "setup", "monthly"
+    );
+    for n in page["numbers"].as_array().into_iter().flatten() {
+        println!(
+            "{:<18} {:<7} {:<13} {:<10} {:>10} {:>10} {}",
+            text(n, "did_number"),
+            text(n, "country"),
+            text(n, "type"),
+            text(n, "status"),
+            text(n, "setup_fee"),
+            text(n, "monthly_cost"),
+            text(n, "currency")
+        );
+    }
+    if let Some(next) = page["next_cursor"].as_str() {
+        println!("next page: --cursor {next}");
+    }
+    ExitCode::SUCCESS
 }
 
 #[derive(Debug, clap::Args)]
@@ -225,6 +316,14 @@ pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<
         }
         InventoryCommand::Count => {
             println!("{}", service.inventory_size().await?);
+        }
+        InventoryCommand::List(args) => {
+            let after = args.cursor.clone().unwrap_or_default();
+            let numbers = service
+                .number_page(&args.filter()?, &after, args.limit)
+                .await?;
+            let page = serde_json::to_value(NumberPage::new(&numbers, args.limit))?;
+            return Ok(print_numbers(&page, args.output));
         }
         InventoryCommand::Counts { output } => {
             return super::admin::inventory_counts(

@@ -269,6 +269,11 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
             let server = remote::Remote::new(addr)?;
             admin::number(admin::Source::Server(&server), command).await
         }
+        Command::Inventory(inventory::InventoryCommand::List(args)) => {
+            let path = format!("/inventory/numbers?{}", args.query()?);
+            let page = remote::Remote::new(addr)?.get(&path).await?;
+            Ok(inventory::print_numbers(&page, args.output))
+        }
         Command::Inventory(inventory::InventoryCommand::Counts { output }) => {
             let server = remote::Remote::new(addr)?;
             admin::inventory_counts(admin::Source::Server(&server), output).await

@@ -8,7 +8,7 @@ use crate::domain::{Currency, DidType};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody, error_response};
 use crate::http::wire::DidJson;
-use crate::service::{ImportReport, InventoryImport, LineSplitter, Repricing};
+use crate::service::{Did, ImportReport, InventoryImport, LineSplitter, Repricing};
 use crate::store::dids::{InventoryCount, NumberFilter};
 use axum::body::{Body, Bytes};
 use axum::extract::RawQuery;
@@ -293,13 +293,19 @@ pub async fn list(
     };
     let after = params.cursor.unwrap_or_default();
     let numbers = state.service.number_page(&filter, &after, limit).await?;
-    let next_cursor = (numbers.len() as i64 == limit)
-        .then(|| numbers.last().map(|d| d.number.clone()))
-        .flatten();
-    Ok(Json(NumberPage {
-        numbers: numbers.iter().map(DidJson::from).collect(),
-        next_cursor,
-    }))
+    Ok(Json(NumberPage::new(&numbers, limit)))
+}
+
+impl NumberPage {
+    /// A page of at most `limit` numbers; a full one has a cursor.
+    pub fn new(numbers: &[Did], limit: i64) -> NumberPage {
+        NumberPage {
+            numbers: numbers.iter().map(DidJson::from).collect(),
+            next_cursor: (numbers.len() as i64 == limit)
+                .then(|| numbers.last().map(|d| d.number.clone()))
+                .flatten(),
+        }
+    }
 }
 
 /// At most this many numbers per reprice request.
