@@ -1231,6 +1231,18 @@ mod remote {
             assert!(ledger.stdout.lines().next().is_some_and(|l| l.contains("adjustment") && l.ends_with("fix")), "{}", ledger.stdout);
             assert_eq!(both(&["account", "ledger", "nobody"]).code, Some(1));
             both(&["account", "audit"]).assert_success("balances audit");
+            // Every write left one audit row on both paths, the same but for who.
+            let log = ["audit", "log", "--output", "json"];
+            let here = direct.run(&log);
+            let there = Run::from(served.command(&[&["--addr", &server.addr], &log[..]].concat())
+                .env("DIDHUB_OPERATOR_KEY", &key).stdin(Stdio::null()).output().expect("didhub runs"));
+            let writes: serde_json::Value = serde_json::from_str(&here.stdout).expect("json");
+            let writes = writes.as_array().expect("entries");
+            assert_eq!(writes.len(), 7, "two creates, credit, adjust, two set-pbx, password: {}", here.stdout);
+            assert!(writes.iter().all(|w| w["actor"] == "cli" || w["actor"].as_str().is_some_and(|a| a.starts_with("cli:"))));
+            let actor = writes[0]["actor"].as_str().expect("actor");
+            assert_eq!(without_times(&here.stdout).replace(&format!("\"actor\":\"{actor}\""), "\"actor\":\"ops\""),
+                without_times(&there.stdout));
             let imported = both(&["inventory", "import", path_text(&csv)]);
             assert_eq!(imported.code, Some(2), "a rejected line: {}", imported.stderr);
             assert!(imported.stdout.contains("inserted 4,"), "{}", imported.stdout);

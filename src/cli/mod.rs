@@ -364,10 +364,12 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
             action,
             target,
             limit,
-            output: operator::Output::Table,
+            output,
         }) => {
             let filters = [("actor", actor), ("action", action), ("target", target)];
-            remote::Remote::new(addr)?.audit_log(&filters, limit).await
+            remote::Remote::new(addr)?
+                .audit_log(&filters, limit, output)
+                .await
         }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

@@ -320,6 +320,7 @@ impl Remote {
         &self,
         filters: &[(&str, Option<String>)],
         limit: i64,
+        output: super::operator::Output,
     ) -> anyhow::Result<ExitCode> {
         let mut params: Vec<(&str, String)> = vec![("limit", limit.clamp(1, 500).to_string())];
         params.extend(
@@ -330,6 +331,10 @@ impl Remote {
         let page = self
             .get(&format!("/audit?{}", serde_urlencoded::to_string(&params)?))
             .await?;
+        if output == super::operator::Output::Json {
+            println!("{}", page["entries"]);
+            return Ok(ExitCode::SUCCESS);
+        }
         for e in page["entries"].as_array().cloned().unwrap_or_default() {
             let text = |field: &str| e[field].as_str().unwrap_or("").to_owned();
             let json = |field: &str| (!e[field].is_null()).then(|| e[field].to_string());
