@@ -1266,6 +1266,13 @@ mod remote {
             assert!(withdrawn.stdout.contains("+33123456789") && withdrawn.stdout.contains("+33123456790"));
             assert_eq!(both(&["inventory", "list", "--status", "sold"]).code, Some(1));
             both(&["inventory", "list", "--cursor", "+33123456790", "--type", "mobile_voice"]).assert_success("page 2");
+            let now = chrono::Utc::now();
+            let day = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d").to_string();
+            let (month_ago, today) = (day(now - chrono::Duration::days(30)), day(now));
+            let stats = both(&["stats", "--from", &month_ago, "--to", &today]);
+            assert!(stats.stdout.contains("FR              1        0        0"), "{}", stats.stdout);
+            both(&["stats", "--from", "2026-01-01", "--to", "2026-01-02", "--output", "json"]).assert_success("stats json");
+            assert_eq!(both(&["stats", "--from", "2026-02-01", "--to", "2026-01-01"]).code, Some(1));
             let counts = both(&["inventory", "counts"]);
             assert!(counts.stdout.contains("FR       landline      withdrawn         2"), "{}", counts.stdout);
             both(&["inventory", "counts", "--output", "json"]).assert_success("counts json");

@@ -37,6 +37,55 @@ pub enum NumberCommand {
     },
 }
 
+/// `didhub stats --from --to`: numbers per country, sales and revenue per day.
+pub async fn stats(
+    source: Source<'_>,
+    from: &str,
+    to: &str,
+    output: Output,
+) -> anyhow::Result<ExitCode> {
+    let stats = match source {
+        Source::Database(service) => {
+            let stats = crate::http::admin::stats::compute(service, from, to)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.0))?;
+            to_json(stats)?
+        }
+        Source::Server(remote) => {
+            let query = serde_urlencoded::to_string([("from", from), ("to", to)])?;
+            remote.get(&format!("/stats?{query}")).await?
+        }
+    };
+    Ok(print(&stats, output, |s| {
+        println!(
+            "{:<8} {:>8} {:>8} {:>8}",
+            "country", "on_sale", "owned", "aging"
+        );
+        for n in s["numbers"].as_array().into_iter().flatten() {
+            let (on_sale, owned) = (text(n, "on_sale"), text(n, "owned"));
+            let line = format!(
+                "{:<8} {on_sale:>8} {owned:>8} {:>8}",
+                text(n, "country"),
+                text(n, "aging")
+            );
+            println!("{line}");
+        }
+        println!(
+            "{:<10} {:<4} {:>6} {:>14}",
+            "date", "cur", "sales", "revenue"
+        );
+        for d in s["days"].as_array().into_iter().flatten() {
+            let (date, currency) = (text(d, "date"), text(d, "currency"));
+            let line = format!(
+                "{date:<10} {currency:<4} {:>6} {:>14}",
+                text(d, "sales"),
+                text(d, "revenue")
+            );
+            println!("{line}");
+        }
+    }))
+}
+
 /// Account commands with an admin endpoint of their own.
 #[derive(Debug, Clone, Copy)]
 pub enum AccountAction {

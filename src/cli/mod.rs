@@ -81,6 +81,17 @@ pub enum Command {
     /// The admin API's audit log.
     #[command(subcommand)]
     Audit(operator::AuditCommand),
+    /// Numbers on sale, owned and aging per country; sales and revenue per day (UTC).
+    Stats {
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last day included, YYYY-MM-DD (at most 366 days after --from).
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_enum, default_value_t = operator::Output::Table)]
+        output: operator::Output,
+    },
     /// Any number, sold or not: show it, or force its release.
     #[command(subcommand)]
     Number(admin::NumberCommand),
@@ -200,6 +211,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Audit(command) => {
             operator::audit(operator_service(&cli.database).await?, command).await
         }
+        Command::Stats { from, to, output } => {
+            let service = operator_service(&cli.database).await?;
+            admin::stats(admin::Source::Database(&service), &from, &to, output).await
+        }
         Command::Number(command) => {
             let service = operator_service(&cli.database).await?;
             admin::number(admin::Source::Database(&service), command).await
@@ -265,6 +280,10 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
     use operator::AuditCommand;
     match command {
         Command::Login => remote::login(addr).await,
+        Command::Stats { from, to, output } => {
+            let server = remote::Remote::new(addr)?;
+            admin::stats(admin::Source::Server(&server), &from, &to, output).await
+        }
         Command::Number(command) => {
             let server = remote::Remote::new(addr)?;
             admin::number(admin::Source::Server(&server), command).await
