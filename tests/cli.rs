@@ -1273,6 +1273,13 @@ mod remote {
             assert!(stats.stdout.contains("FR              1        0        0"), "{}", stats.stdout);
             both(&["stats", "--from", "2026-01-01", "--to", "2026-01-02", "--output", "json"]).assert_success("stats json");
             assert_eq!(both(&["stats", "--from", "2026-02-01", "--to", "2026-01-01"]).code, Some(1));
+            let repriced = both(&["inventory", "reprice", "--country", "FR", "--currency", "USD",
+                "--setup-fee", "0.00", "--monthly-cost", "9.99"]);
+            assert_eq!(repriced.stdout, "repriced 1 available numbers\n", "{}", repriced.stderr);
+            both(&["inventory", "reprice", "+12015550123", "--currency", "USD", "--setup-fee", "1",
+                "--monthly-cost", "2", "--output", "json"]).assert_success("reprice json");
+            assert_eq!(both(&["inventory", "reprice", "--currency", "USD", "--setup-fee", "1",
+                "--monthly-cost", "2"]).code, Some(1), "nothing named");
             let counts = both(&["inventory", "counts"]);
             assert!(counts.stdout.contains("FR       landline      withdrawn         2"), "{}", counts.stdout);
             both(&["inventory", "counts", "--output", "json"]).assert_success("counts json");

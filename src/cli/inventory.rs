@@ -4,12 +4,12 @@ use super::bounded;
 use super::operator::Output;
 use crate::config::ReadLimitArgs;
 use crate::domain::catalogue::{Catalogue, DEFAULT_CATALOGUE};
-use crate::domain::{CountryCode, DidType};
-use crate::http::admin::inventory::{NumberPage, UploadReport};
+use crate::domain::{CountryCode, Currency, DidType};
+use crate::http::admin::inventory::{NumberPage, Repriced, UploadReport};
 use crate::http::admin::withdraw::WithdrawReport;
-use crate::service::Withdrawal;
 use crate::service::inventory_columns;
 use crate::service::{CsvMode, Service};
+use crate::service::{Repricing, Withdrawal};
 use crate::store::dids::NumberFilter;
 use anyhow::Context;
 use clap::Subcommand;
@@ -48,6 +48,9 @@ pub enum InventoryCommand {
     Count,
     /// One page of numbers by status, country, type and owner, in number order.
     List(ListArgs),
+    /// Set the prices of available numbers (the NUMBERS, or every one of
+    /// --country/--type); sold and aging numbers keep their terms.
+    Reprice(RepriceArgs),
     /// Numbers per country, type and status.
     Counts {
         #[arg(long, value_enum, default_value_t = Output::Table)]
@@ -57,6 +60,81 @@ pub enum InventoryCommand {
     /// are): the NUMBERS and --id given, narrowed by --country/--type, or
     /// with only --country/--type every available number that matches.
     Withdraw(WithdrawArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RepriceArgs {
+    /// E.164 numbers (at most 1000).
+    pub numbers: Vec<String>,
+    #[arg(long)]
+    pub country: Option<String>,
+    #[arg(long = "type")]
+    pub did_type: Option<String>,
+    /// Only numbers priced in this currency change.
+    #[arg(long)]
+    pub currency: String,
+    #[arg(long)]
+    pub setup_fee: String,
+    #[arg(long)]
+    pub monthly_cost: String,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+impl RepriceArgs {
+    /// The admin API's request body.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "numbers": self.numbers, "currency": self.currency,
+            "setup_fee": self.setup_fee, "monthly_cost": self.monthly_cost,
+        });
+        if let Some(country) = &self.country {
+            body["country"] = country.as_str().into();
+        }
+        if let Some(did_type) = &self.did_type {
+            body["type"] = did_type.as_str().into();
+        }
+        body
+    }
+
+    fn repricing(&self) -> anyhow::Result<Repricing> {
+        if self.country.is_none() && self.did_type.is_none() && self.numbers.is_empty() {
+            anyhow::bail!("name a country, a type or the numbers to reprice");
+        }
+        if self.numbers.len() > 1000 {
+            anyhow::bail!("at most 1000 numbers per request");
+        }
+        let filter = WithdrawArgs {
+            numbers: Vec::new(),
+            ids: Vec::new(),
+            country: self.country.clone(),
+            did_type: self.did_type.clone(),
+            output: self.output,
+        }
+        .withdrawal()?
+        .filter;
+        let currency = Currency::parse(&self.currency)
+            .with_context(|| format!("unknown currency {}", self.currency))?;
+        Ok(Repricing {
+            filter,
+            numbers: self.numbers.clone(),
+            currency,
+            setup_minor: currency.parse_minor(&self.setup_fee)?,
+            monthly_minor: currency.parse_minor(&self.monthly_cost)?,
+        })
+    }
+}
+
+/// Prints the admin API's reprice answer.
+pub fn print_repriced(answer: &serde_json::Value, output: Output) -> ExitCode {
+    match output {
+        Output::Json => println!("{answer}"),
+        Output::Table => println!(
+            "repriced {} available numbers",
+            answer["changed"].as_u64().unwrap_or(0)
+        ),
+    }
+    ExitCode::SUCCESS
 }
 
 #[derive(Debug, clap::Args)]
@@ -324,6 +402,13 @@ pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<
                 .await?;
             let page = serde_json::to_value(NumberPage::new(&numbers, args.limit))?;
             return Ok(print_numbers(&page, args.output));
+        }
+        InventoryCommand::Reprice(args) => {
+            let changed = service
+                .reprice_as(&super::cli_operator(), &args.repricing()?)
+                .await?;
+            let answer = serde_json::to_value(Repriced { changed })?;
+            return Ok(print_repriced(&answer, args.output));
         }
         InventoryCommand::Counts { output } => {
             return super::admin::inventory_counts(

@@ -293,6 +293,12 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
             let page = remote::Remote::new(addr)?.get(&path).await?;
             Ok(inventory::print_numbers(&page, args.output))
         }
+        Command::Inventory(inventory::InventoryCommand::Reprice(args)) => {
+            let answer = remote::Remote::new(addr)?
+                .post("/inventory/reprice", &args.body())
+                .await?;
+            Ok(inventory::print_repriced(&answer, args.output))
+        }
         Command::Inventory(inventory::InventoryCommand::Counts { output }) => {
             let server = remote::Remote::new(addr)?;
             admin::inventory_counts(admin::Source::Server(&server), output).await
