@@ -1226,6 +1226,9 @@ mod remote {
                 .assert_success("set-password");
             let list = both(&["account", "list"]);
             assert_eq!(list.stdout.lines().count(), 3, "{}", list.stdout);
+            let listed = both(&["account", "list", "--output", "json"]);
+            let listed: serde_json::Value = serde_json::from_str(&listed.stdout).expect("json");
+            assert_eq!((listed[0]["username"].as_str(), listed[0]["balance"].as_str()), (Some("alice"), Some("29.00")));
             let ledger = both(&["account", "ledger", "alice", "--limit", "2"]);
             assert_eq!(ledger.stdout.lines().count(), 2, "{}", ledger.stdout);
             assert!(ledger.stdout.lines().next().is_some_and(|l| l.contains("adjustment") && l.ends_with("fix")), "{}", ledger.stdout);

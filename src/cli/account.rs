@@ -54,7 +54,10 @@ pub enum AccountCommand {
         password_stdin: bool,
     },
     /// List accounts with their balances.
-    List,
+    List {
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Show an account's ledger, newest first.
     Ledger {
         username: String,
@@ -287,7 +290,20 @@ async fn run_other(service: Service, command: AccountCommand) -> anyhow::Result<
                 .await?;
             println!("{}", password_line(&username));
         }
-        AccountCommand::List => {
+        AccountCommand::List {
+            output: Output::Json,
+        } => {
+            let accounts: Vec<_> = service
+                .list_accounts()
+                .await?
+                .iter()
+                .map(|a| crate::http::admin::accounts::AccountJson::new(a, None))
+                .collect();
+            println!("{}", serde_json::to_value(accounts)?);
+        }
+        AccountCommand::List {
+            output: Output::Table,
+        } => {
             println!("{}", list_header());
             for account in service.list_accounts().await? {
                 let balance = account.currency.format_minor(account.balance_minor);

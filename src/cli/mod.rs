@@ -330,7 +330,9 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
                 .await?;
             Ok(inventory::print_withdrawn(&report, args.output))
         }
-        Command::Account(A::List) => remote::Remote::new(addr)?.account_list().await,
+        Command::Account(A::List { output }) => {
+            remote::Remote::new(addr)?.account_list(output).await
+        }
         Command::Account(A::Create {
             username,
             balance,

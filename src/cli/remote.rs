@@ -133,10 +133,14 @@ impl Remote {
             .with_context(|| format!("no account named {username}"))
     }
 
-    pub async fn account_list(&self) -> anyhow::Result<ExitCode> {
+    pub async fn account_list(&self, output: super::operator::Output) -> anyhow::Result<ExitCode> {
         let mut accounts = self.accounts(None).await?;
         // The database path lists by username.
         accounts.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));
+        if output == super::operator::Output::Json {
+            println!("{}", Value::Array(accounts));
+            return Ok(ExitCode::SUCCESS);
+        }
         println!("{}", list_header());
         for a in &accounts {
             let text = |field: &str| a[field].as_str().unwrap_or("").to_owned();
