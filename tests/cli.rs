@@ -138,6 +138,34 @@ async fn limits(cli: &Cli) -> (Option<i64>, Option<i64>) {
     (number, account)
 }
 
+/// `text` with each RFC 3339 time (`2026-12-01T18:15:07Z`) replaced by `<time>`.
+fn without_times(text: &str) -> String {
+    let is_time = |w: &[u8]| {
+        w.len() == 20
+            && w.iter().enumerate().all(|(i, &b)| match i {
+                4 | 7 => b == b'-',
+                10 => b == b'T',
+                13 | 16 => b == b':',
+                19 => b == b'Z',
+                _ => b.is_ascii_digit(),
+            })
+    };
+    let bytes = text.as_bytes();
+    let mut out = String::with_capacity(text.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes.get(i..i + 20).is_some_and(is_time) {
+            out.push_str("<time>");
+            i += 20;
+        } else {
+            let c = text[i..].chars().next().unwrap_or(' ');
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
 /// The line of `account list` for `username`.
 fn list_line(list: &str, username: &str) -> String {
     list.lines()
@@ -1229,14 +1257,19 @@ mod remote {
             assert_eq!(adjusted.stdout, "alice: balance 36.00 USD\n", "{}", adjusted.stderr);
             let refused = remote(&["account", "adjust", "alice", "-100.00", "--description", "no"]);
             assert_eq!(refused.code, Some(1));
-            assert!(refused.stderr.contains("insufficient_balance"), "{}", refused.stderr);
+            assert!(refused.stderr.contains("below zero"), "{}", refused.stderr);
 
             let list = remote(&["account", "list"]);
             list.assert_success("remote list");
             assert_eq!(list.stdout, cli.run(&["account", "list"]).stdout);
             let audit = remote(&["audit", "log"]);
             audit.assert_success("remote audit log");
-            assert_eq!(audit.stdout.lines().count(), 2, "{}", audit.stdout);
+            // Direct writes are in the log too, named after the CLI's user.
+            let actors: Vec<&str> = audit.stdout.lines()
+                .filter_map(|l| l.split_whitespace().nth(2)).collect();
+            assert_eq!(actors.len(), 4, "{}", audit.stdout);
+            assert!(actors[1].starts_with("cli") && actors[3].starts_with("cli"), "{}", audit.stdout);
+            assert_eq!((actors[0], actors[2]), ("ops", "ops"), "{}", audit.stdout);
             assert_eq!(audit.stdout, cli.run(&["audit", "log"]).stdout);
             let db_only = remote(&["inventory", "count"]);
             assert_eq!(db_only.code, Some(1));
@@ -1256,18 +1289,57 @@ mod remote {
                 +33123456789,FR,landline,1.00,2.50\n+33123456790,FR,landline,1.00,2.50\n\
                 +33612345670,FR,mobile_voice,3.00,5.00\n+33612345671,FR,fax,3.00,5.00\n\
                 +12015550123,US,landline,0.50,1.00\n");
-            let both = |args: &[&str]| {
-                let here = direct.run(args);
-                let there = Run::from(served
+            let both_with_stdin = |args: &[&str], stdin: &str| {
+                let here = direct.run_with_stdin(args, stdin);
+                let mut child = served
                     .command(&[&["--addr", &server.addr], args].concat())
                     .env("DIDHUB_OPERATOR_KEY", &key)
-                    .stdin(Stdio::null())
-                    .output()
-                    .expect("didhub runs"));
-                assert_eq!((&here.stdout, &here.stderr, here.code), (&there.stdout, &there.stderr, there.code),
-                    "didhub {args:?}: database vs server");
+                    .stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped())
+                    .spawn().expect("didhub starts");
+                child.stdin.take().expect("stdin").write_all(stdin.as_bytes()).expect("written");
+                let there = Run::from(child.wait_with_output().expect("didhub ends"));
+                // Two databases written a moment apart: times may differ by a second.
+                let seen = |run: &Run| (without_times(&run.stdout), without_times(&run.stderr), run.code);
+                assert_eq!(seen(&here), seen(&there), "didhub {args:?}: database vs server");
                 here
             };
+            let both = |args: &[&str]| both_with_stdin(args, "");
+            let password = format!("{PASSWORD}\n");
+            let created = both_with_stdin(&["account", "create", "alice", "--password-stdin", "--balance", "25.00"], &password);
+            created.assert_success("create");
+            assert!(created.stdout.starts_with("created account alice (id 1) with balance 25.00 USD"), "{}", created.stdout);
+            both_with_stdin(&["account", "create", "bob", "--password-stdin", "--currency", "EUR"], &password)
+                .assert_success("create bob");
+            both(&["account", "credit", "alice", "4.50", "--description", "gift"]).assert_success("credit");
+            both(&["account", "adjust", "alice", "-0.50", "--description", "fix"]).assert_success("adjust");
+            let pbx = both(&["account", "set-pbx", "alice", "pbx.alice.test"]);
+            assert_eq!(pbx.stdout, "alice: PBX host pbx.alice.test\n");
+            assert_eq!(both(&["account", "set-pbx", "bob", "bad host;x"]).code, Some(1));
+            assert_eq!(both(&["account", "set-pbx", "alice", "--clear"]).stdout, "alice: PBX host (none)\n");
+            both_with_stdin(&["account", "set-password", "bob", "--password-stdin"], "another long password\n")
+                .assert_success("set-password");
+            let list = both(&["account", "list"]);
+            assert_eq!(list.stdout.lines().count(), 3, "{}", list.stdout);
+            let listed = both(&["account", "list", "--output", "json"]);
+            let listed: serde_json::Value = serde_json::from_str(&listed.stdout).expect("json");
+            assert_eq!((listed[0]["username"].as_str(), listed[0]["balance"].as_str()), (Some("alice"), Some("29.00")));
+            let ledger = both(&["account", "ledger", "alice", "--limit", "2"]);
+            assert_eq!(ledger.stdout.lines().count(), 2, "{}", ledger.stdout);
+            assert!(ledger.stdout.lines().next().is_some_and(|l| l.contains("adjustment") && l.ends_with("fix")), "{}", ledger.stdout);
+            assert_eq!(both(&["account", "ledger", "nobody"]).code, Some(1));
+            both(&["account", "audit"]).assert_success("balances audit");
+            // Every write left one audit row on both paths, the same but for who.
+            let log = ["audit", "log", "--output", "json"];
+            let here = direct.run(&log);
+            let there = Run::from(served.command(&[&["--addr", &server.addr], &log[..]].concat())
+                .env("DIDHUB_OPERATOR_KEY", &key).stdin(Stdio::null()).output().expect("didhub runs"));
+            let writes: serde_json::Value = serde_json::from_str(&here.stdout).expect("json");
+            let writes = writes.as_array().expect("entries");
+            assert_eq!(writes.len(), 7, "two creates, credit, adjust, two set-pbx, password: {}", here.stdout);
+            assert!(writes.iter().all(|w| w["actor"] == "cli" || w["actor"].as_str().is_some_and(|a| a.starts_with("cli:"))));
+            let actor = writes[0]["actor"].as_str().expect("actor");
+            assert_eq!(without_times(&here.stdout).replace(&format!("\"actor\":\"{actor}\""), "\"actor\":\"ops\""),
+                without_times(&there.stdout));
             let imported = both(&["inventory", "import", path_text(&csv)]);
             assert_eq!(imported.code, Some(2), "a rejected line: {}", imported.stderr);
             assert!(imported.stdout.contains("inserted 4,"), "{}", imported.stdout);
@@ -1283,6 +1355,44 @@ mod remote {
             let by_type = both(&["inventory", "withdraw", "--country", "FR", "--type", "landline", "--output", "json"]);
             by_type.assert_success("withdraw by type");
             assert_eq!(by_type.stdout.trim(), r#"{"numbers":["+33123456790"],"skipped":[],"withdrawn":1}"#);
+
+            let listed = both(&["inventory", "list", "--country", "fr", "--limit", "2"]);
+            assert_eq!(listed.stdout.lines().count(), 4, "header, 2 numbers, cursor: {}", listed.stdout);
+            assert!(listed.stdout.ends_with("next page: --cursor +33123456790\n"), "{}", listed.stdout);
+            let withdrawn = both(&["inventory", "list", "--status", "withdrawn", "--output", "json"]);
+            assert!(withdrawn.stdout.contains("+33123456789") && withdrawn.stdout.contains("+33123456790"));
+            assert_eq!(both(&["inventory", "list", "--status", "sold"]).code, Some(1));
+            both(&["inventory", "list", "--cursor", "+33123456790", "--type", "mobile_voice"]).assert_success("page 2");
+            let now = chrono::Utc::now();
+            let day = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d").to_string();
+            let (month_ago, today) = (day(now - chrono::Duration::days(30)), day(now));
+            let stats = both(&["stats", "--from", &month_ago, "--to", &today]);
+            assert!(stats.stdout.contains("FR              1        0        0"), "{}", stats.stdout);
+            both(&["stats", "--from", "2026-01-01", "--to", "2026-01-02", "--output", "json"]).assert_success("stats json");
+            assert_eq!(both(&["stats", "--from", "2026-02-01", "--to", "2026-01-01"]).code, Some(1));
+            let repriced = both(&["inventory", "reprice", "--country", "FR", "--currency", "USD",
+                "--setup-fee", "0.00", "--monthly-cost", "9.99"]);
+            assert_eq!(repriced.stdout, "repriced 1 available numbers\n", "{}", repriced.stderr);
+            both(&["inventory", "reprice", "+12015550123", "--currency", "USD", "--setup-fee", "1",
+                "--monthly-cost", "2", "--output", "json"]).assert_success("reprice json");
+            assert_eq!(both(&["inventory", "reprice", "--currency", "USD", "--setup-fee", "1",
+                "--monthly-cost", "2"]).code, Some(1), "nothing named");
+            let counts = both(&["inventory", "counts"]);
+            assert!(counts.stdout.contains("FR       landline      withdrawn         2"), "{}", counts.stdout);
+            both(&["inventory", "counts", "--output", "json"]).assert_success("counts json");
+            let shown = both(&["number", "show", "+33612345670"]);
+            assert!(shown.stdout.contains("status        available"), "{}", shown.stdout);
+            both(&["number", "show", "+33612345670", "--output", "json"]).assert_success("show json");
+            assert_eq!(both(&["number", "show", "+33999999999"]).code, Some(1));
+            let release = both(&["number", "release", "+33612345670", "--reason", "test"]);
+            assert_eq!(release.code, Some(1), "nobody owns it: {}", release.stderr);
+            let alice = both(&["account", "show", "alice"]);
+            assert!(alice.stdout.starts_with("alice (id 1): active, balance 29.00 USD, 0 numbers"), "{}", alice.stdout);
+            both(&["account", "show", "alice", "--output", "json"]).assert_success("show json");
+            assert_eq!(both(&["account", "suspend", "alice"]).stdout, "alice: suspended\n");
+            assert_eq!(both(&["account", "unsuspend", "alice", "--output", "json"]).code, Some(0));
+            assert_eq!(both(&["account", "delete", "alice"]).code, Some(1), "alice holds money");
+            assert_eq!(both(&["account", "delete", "bob"]).stdout, "bob: deleted (closed; its ledger is kept)\n");
             direct.run(&["account", "audit"]).assert_success("ledger invariant");
         }
     }

@@ -1,8 +1,10 @@
 //! `didhub account …`
 
+use super::admin::{AccountAction, Source};
+use super::operator::Output;
 use crate::domain::Currency;
 use crate::domain::billing::rfc3339;
-use crate::service::Service;
+use crate::service::{AccountUpdate, Posting, Service};
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use std::io::Read;
@@ -59,7 +61,10 @@ pub enum AccountCommand {
         password_stdin: bool,
     },
     /// List accounts with their balances.
-    List,
+    List {
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Show an account's ledger, newest first.
     Ledger {
         username: String,
@@ -78,9 +83,50 @@ pub enum AccountCommand {
         #[arg(long)]
         csv: bool,
     },
+    /// Show an account: balance, numbers, PBX host, status.
+    Show {
+        username: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Suspend an account: it cannot log in (its tokens are revoked) and its numbers do not ring.
+    Suspend {
+        username: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Make a suspended account active again.
+    Unsuspend {
+        username: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
+    /// Delete (close) an account that owns no number and has a zero balance.
+    Delete { username: String },
 }
 
-fn read_password() -> anyhow::Result<String> {
+impl AccountCommand {
+    /// The commands `cli::admin` runs, with their username and output.
+    pub(super) fn admin_action(&self) -> Option<(&str, AccountAction, Output)> {
+        match self {
+            AccountCommand::Show { username, output } => {
+                Some((username, AccountAction::Show, *output))
+            }
+            AccountCommand::Suspend { username, output } => {
+                Some((username, AccountAction::Suspend, *output))
+            }
+            AccountCommand::Unsuspend { username, output } => {
+                Some((username, AccountAction::Unsuspend, *output))
+            }
+            AccountCommand::Delete { username } => {
+                Some((username, AccountAction::Delete, Output::Table))
+            }
+            _ => None,
+        }
+    }
+}
+
+pub(super) fn read_password() -> anyhow::Result<String> {
     let mut text = String::new();
     std::io::stdin()
         .take(4096)
@@ -104,11 +150,19 @@ async fn post(
     amount: &str,
     description: &str,
 ) -> anyhow::Result<()> {
-    let currency = service.account_by_username(username).await?.currency;
-    let minor = currency.parse_minor(amount)?;
-    let account = service
-        .post_to_balance(username, kind, minor, description)
+    let account = service.account_by_username(username).await?;
+    let currency = account.currency;
+    let posting = Posting {
+        kind,
+        amount_minor: currency.parse_minor(amount)?,
+        reason: description,
+        reference: None,
+        allow_negative: false,
+    };
+    service
+        .post_money_as(Some(&super::cli_operator()), account.id, &posting, None)
         .await?;
+    let account = service.account_by_id(account.id).await?;
     let balance = currency.format_minor(account.balance_minor);
     println!(
         "{}",
@@ -135,11 +189,55 @@ pub(super) fn list_line(
     )
 }
 
+pub(super) fn created_line(username: &str, id: i64, balance: &str, currency: &str) -> String {
+    format!("created account {username} (id {id}) with balance {balance} {currency}")
+}
+
+pub(super) fn pbx_line(username: &str, host: Option<&str>) -> String {
+    format!("{username}: PBX host {}", host.unwrap_or("(none)"))
+}
+
+pub(super) fn password_line(username: &str) -> String {
+    format!("{username}: password replaced, tokens revoked")
+}
+
+pub(super) fn ledger_line(
+    id: i64,
+    at: &str,
+    kind: &str,
+    amount: &str,
+    balance_after: &str,
+    description: &str,
+) -> String {
+    format!("{id:>8} {at} {kind:<15} {amount:>14} {balance_after:>14}  {description}")
+}
+
+pub(super) fn mismatch_line(username: &str, balance: &str, ledger_sum: &str) -> String {
+    format!("MISMATCH {username}: balance {balance} ledger sum {ledger_sum}")
+}
+
+/// `account audit`'s last word and exit code.
+pub(super) fn audit_verdict(mismatches: usize) -> ExitCode {
+    if mismatches > 0 {
+        return ExitCode::FAILURE;
+    }
+    println!("every balance equals its ledger sum");
+    ExitCode::SUCCESS
+}
+
 pub(super) fn balance_line(username: &str, balance: &str, currency: &str) -> String {
     format!("{username}: balance {balance} {currency}")
 }
 
 pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<ExitCode> {
+    if let Some((username, action, output)) = command.admin_action() {
+        return super::admin::account(Source::Database(&service), username, action, output).await;
+    }
+    run_other(service, command).await
+}
+
+/// The commands of `account` that `cli::admin` does not run.
+async fn run_other(service: Service, command: AccountCommand) -> anyhow::Result<ExitCode> {
     match command {
         AccountCommand::Create {
             username,
@@ -152,14 +250,22 @@ pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<Ex
             let opening = currency.parse_minor(&balance)?;
             let password = read_password()?;
             let account = service
-                .create_account(&username, &password, Some(currency), opening)
+                .create_account_as(
+                    Some(&super::cli_operator()),
+                    &username,
+                    &password,
+                    Some(currency),
+                    opening,
+                )
                 .await?;
             println!(
-                "created account {} (id {}) with balance {} {}",
-                account.username,
-                account.id,
-                account.currency.format_minor(account.balance_minor),
-                account.currency
+                "{}",
+                created_line(
+                    &account.username,
+                    account.id,
+                    &account.currency.format_minor(account.balance_minor),
+                    account.currency.code()
+                )
             );
         }
         AccountCommand::Credit {
@@ -180,11 +286,17 @@ pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<Ex
             if host.is_none() && !clear {
                 bail!("give a host, or --clear");
             }
-            let account = service.set_pbx_host(&username, host.as_deref()).await?;
+            let id = service.account_by_username(&username).await?.id;
+            let update = AccountUpdate {
+                status: None,
+                pbx_host: Some(host),
+            };
+            let account = service
+                .update_account_as(Some(&super::cli_operator()), id, &update)
+                .await?;
             println!(
-                "{}: PBX host {}",
-                account.username,
-                account.pbx_host.as_deref().unwrap_or("(none)")
+                "{}",
+                pbx_line(&account.username, account.pbx_host.as_deref())
             );
         }
         AccountCommand::Limit {
@@ -198,10 +310,26 @@ pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<Ex
         }
         AccountCommand::SetPassword { username, .. } => {
             let password = read_password()?;
-            service.set_password(&username, &password).await?;
-            println!("{username}: password replaced, tokens revoked");
+            let id = service.account_by_username(&username).await?.id;
+            service
+                .set_password_as(Some(&super::cli_operator()), id, &password)
+                .await?;
+            println!("{}", password_line(&username));
         }
-        AccountCommand::List => {
+        AccountCommand::List {
+            output: Output::Json,
+        } => {
+            let accounts: Vec<_> = service
+                .list_accounts()
+                .await?
+                .iter()
+                .map(|a| crate::http::admin::accounts::AccountJson::new(a, None))
+                .collect();
+            println!("{}", serde_json::to_value(accounts)?);
+        }
+        AccountCommand::List {
+            output: Output::Table,
+        } => {
             println!("{}", list_header());
             for account in service.list_accounts().await? {
                 let balance = account.currency.format_minor(account.balance_minor);
@@ -222,13 +350,15 @@ pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<Ex
             let currency = account.currency;
             for entry in service.ledger(account.id, None, limit).await? {
                 println!(
-                    "{:>8} {} {:<15} {:>14} {:>14}  {}",
-                    entry.id,
-                    rfc3339(entry.created_at),
-                    entry.kind,
-                    currency.format_minor(entry.amount_minor),
-                    currency.format_minor(entry.balance_after_minor),
-                    entry.description
+                    "{}",
+                    ledger_line(
+                        entry.id,
+                        &rfc3339(entry.created_at),
+                        &entry.kind,
+                        &currency.format_minor(entry.amount_minor),
+                        &currency.format_minor(entry.balance_after_minor),
+                        &entry.description
+                    )
                 );
             }
         }
@@ -238,16 +368,14 @@ pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<Ex
                 let (balance, sum) = service.audit_account(account.id).await?;
                 if balance != sum {
                     broken += 1;
+                    let format = |minor| account.currency.format_minor(minor);
                     println!(
-                        "MISMATCH {}: balance {balance} ledger sum {sum}",
-                        account.username
+                        "{}",
+                        mismatch_line(&account.username, &format(balance), &format(sum))
                     );
                 }
             }
-            if broken > 0 {
-                return Ok(ExitCode::FAILURE);
-            }
-            println!("every balance equals its ledger sum");
+            return Ok(audit_verdict(broken));
         }
         AccountCommand::Statement {
             username,
@@ -261,6 +389,10 @@ pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<Ex
                 print_statement(&statement);
             }
         }
+        AccountCommand::Show { .. }
+        | AccountCommand::Suspend { .. }
+        | AccountCommand::Unsuspend { .. }
+        | AccountCommand::Delete { .. } => bail!("run by cli::admin"),
     }
     Ok(ExitCode::SUCCESS)
 }

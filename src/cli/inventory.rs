@@ -4,12 +4,12 @@ use super::bounded;
 use super::operator::Output;
 use crate::config::ReadLimitArgs;
 use crate::domain::catalogue::{Catalogue, DEFAULT_CATALOGUE};
-use crate::domain::{CountryCode, DidType};
-use crate::http::admin::inventory::UploadReport;
+use crate::domain::{CountryCode, Currency, DidType};
+use crate::http::admin::inventory::{NumberPage, Repriced, UploadReport};
 use crate::http::admin::withdraw::WithdrawReport;
-use crate::service::Withdrawal;
 use crate::service::inventory_columns;
 use crate::service::{CsvMode, Service};
+use crate::service::{Repricing, Withdrawal};
 use crate::store::dids::NumberFilter;
 use anyhow::Context;
 use clap::Subcommand;
@@ -46,10 +46,184 @@ pub enum InventoryCommand {
     },
     /// Count the numbers in inventory.
     Count,
+    /// One page of numbers by status, country, type and owner, in number order.
+    List(ListArgs),
+    /// Set the prices of available numbers (the NUMBERS, or every one of
+    /// --country/--type); sold and aging numbers keep their terms.
+    Reprice(RepriceArgs),
+    /// Numbers per country, type and status.
+    Counts {
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// Take available numbers off sale (sold and aging ones are left as they
     /// are): the NUMBERS and --id given, narrowed by --country/--type, or
     /// with only --country/--type every available number that matches.
     Withdraw(WithdrawArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RepriceArgs {
+    /// E.164 numbers (at most 1000).
+    pub numbers: Vec<String>,
+    #[arg(long)]
+    pub country: Option<String>,
+    #[arg(long = "type")]
+    pub did_type: Option<String>,
+    /// Only numbers priced in this currency change.
+    #[arg(long)]
+    pub currency: String,
+    #[arg(long)]
+    pub setup_fee: String,
+    #[arg(long)]
+    pub monthly_cost: String,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+impl RepriceArgs {
+    /// The admin API's request body.
+    pub fn body(&self) -> serde_json::Value {
+        let mut body = serde_json::json!({
+            "numbers": self.numbers, "currency": self.currency,
+            "setup_fee": self.setup_fee, "monthly_cost": self.monthly_cost,
+        });
+        if let Some(country) = &self.country {
+            body["country"] = country.as_str().into();
+        }
+        if let Some(did_type) = &self.did_type {
+            body["type"] = did_type.as_str().into();
+        }
+        body
+    }
+
+    fn repricing(&self) -> anyhow::Result<Repricing> {
+        if self.country.is_none() && self.did_type.is_none() && self.numbers.is_empty() {
+            anyhow::bail!("name a country, a type or the numbers to reprice");
+        }
+        if self.numbers.len() > 1000 {
+            anyhow::bail!("at most 1000 numbers per request");
+        }
+        let filter = WithdrawArgs {
+            numbers: Vec::new(),
+            ids: Vec::new(),
+            country: self.country.clone(),
+            did_type: self.did_type.clone(),
+            output: self.output,
+        }
+        .withdrawal()?
+        .filter;
+        let currency = Currency::parse(&self.currency)
+            .with_context(|| format!("unknown currency {}", self.currency))?;
+        Ok(Repricing {
+            filter,
+            numbers: self.numbers.clone(),
+            currency,
+            setup_minor: currency.parse_minor(&self.setup_fee)?,
+            monthly_minor: currency.parse_minor(&self.monthly_cost)?,
+        })
+    }
+}
+
+/// Prints the admin API's reprice answer.
+pub fn print_repriced(answer: &serde_json::Value, output: Output) -> ExitCode {
+    match output {
+        Output::Json => println!("{answer}"),
+        Output::Table => println!(
+            "repriced {} available numbers",
+            answer["changed"].as_u64().unwrap_or(0)
+        ),
+    }
+    ExitCode::SUCCESS
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// available, assigned, aging or withdrawn.
+    #[arg(long)]
+    pub status: Option<String>,
+    #[arg(long)]
+    pub country: Option<String>,
+    #[arg(long = "type")]
+    pub did_type: Option<String>,
+    /// Owner account id.
+    #[arg(long)]
+    pub account: Option<i64>,
+    /// 1 to 500.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(i64).range(1..=500))]
+    pub limit: i64,
+    /// The last number of the previous page (its `next_cursor`).
+    #[arg(long)]
+    pub cursor: Option<String>,
+    #[arg(long, value_enum, default_value_t = Output::Table)]
+    pub output: Output,
+}
+
+impl ListArgs {
+    /// The admin API's query string.
+    pub fn query(&self) -> anyhow::Result<String> {
+        let mut params = vec![("limit", self.limit.to_string())];
+        let optional = [
+            ("status", self.status.clone()),
+            ("country", self.country.clone()),
+            ("type", self.did_type.clone()),
+            ("account", self.account.map(|a| a.to_string())),
+            ("cursor", self.cursor.clone()),
+        ];
+        params.extend(optional.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))));
+        Ok(serde_urlencoded::to_string(&params)?)
+    }
+
+    /// The same filter, checked as the server checks it.
+    fn filter(&self) -> anyhow::Result<NumberFilter> {
+        if let Some(status) = self.status.as_deref()
+            && !["available", "assigned", "aging", "withdrawn"].contains(&status)
+        {
+            anyhow::bail!("status must be available, assigned, aging or withdrawn");
+        }
+        let withdrawal = WithdrawArgs {
+            numbers: Vec::new(),
+            ids: Vec::new(),
+            country: self.country.clone(),
+            did_type: self.did_type.clone(),
+            output: self.output,
+        }
+        .withdrawal()?;
+        Ok(NumberFilter {
+            status: self.status.clone(),
+            account_id: self.account,
+            ..withdrawal.filter
+        })
+    }
+}
+
+/// Prints a page of the inventory list (the admin API's JSON on both paths).
+pub fn print_numbers(page: &serde_json::Value, output: Output) -> ExitCode {
+    if output == Output::Json {
+        println!("{page}");
+        return ExitCode::SUCCESS;
+    }
+    let text = |v: &serde_json::Value, f: &str| v[f].as_str().unwrap_or("-").to_owned();
+    println!(
+        "{:<18} {:<7} {:<13} {:<10} {:>10} {:>10} cur",
+        "number", "country", "type", "status", "setup", "monthly"
+    );
+    for n in page["numbers"].as_array().into_iter().flatten() {
+        println!(
+            "{:<18} {:<7} {:<13} {:<10} {:>10} {:>10} {}",
+            text(n, "did_number"),
+            text(n, "country"),
+            text(n, "type"),
+            text(n, "status"),
+            text(n, "setup_fee"),
+            text(n, "monthly_cost"),
+            text(n, "currency")
+        );
+    }
+    if let Some(next) = page["next_cursor"].as_str() {
+        println!("next page: --cursor {next}");
+    }
+    ExitCode::SUCCESS
 }
 
 #[derive(Debug, clap::Args)]
@@ -220,6 +394,28 @@ pub async fn run(service: Service, command: InventoryCommand) -> anyhow::Result<
         }
         InventoryCommand::Count => {
             println!("{}", service.inventory_size().await?);
+        }
+        InventoryCommand::List(args) => {
+            let after = args.cursor.clone().unwrap_or_default();
+            let numbers = service
+                .number_page(&args.filter()?, &after, args.limit)
+                .await?;
+            let page = serde_json::to_value(NumberPage::new(&numbers, args.limit))?;
+            return Ok(print_numbers(&page, args.output));
+        }
+        InventoryCommand::Reprice(args) => {
+            let changed = service
+                .reprice_as(&super::cli_operator(), &args.repricing()?)
+                .await?;
+            let answer = serde_json::to_value(Repriced { changed })?;
+            return Ok(print_repriced(&answer, args.output));
+        }
+        InventoryCommand::Counts { output } => {
+            return super::admin::inventory_counts(
+                super::admin::Source::Database(&service),
+                output,
+            )
+            .await;
         }
         InventoryCommand::Withdraw(args) => {
             let done = service

@@ -1,6 +1,7 @@
 //! The `didhub` command line: the server and the operator's commands.
 
 mod account;
+mod admin;
 mod backup;
 mod bounded;
 mod inventory;
@@ -58,9 +59,6 @@ pub enum Command {
     /// Manage customer accounts and their balances.
     #[command(subcommand)]
     Account(account::AccountCommand),
-    /// Operator settings of one number (capacity limit).
-    #[command(subcommand)]
-    Number(number::NumberCommand),
     /// Import, generate and inspect the number inventory.
     #[command(subcommand)]
     Inventory(inventory::InventoryCommand),
@@ -88,6 +86,20 @@ pub enum Command {
     /// The operator's webhook endpoints, which receive every account's events.
     #[command(subcommand)]
     Webhook(webhook::WebhookCommand),
+    /// Numbers on sale, owned and aging per country; sales and revenue per day (UTC).
+    Stats {
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last day included, YYYY-MM-DD (at most 366 days after --from).
+        #[arg(long)]
+        to: String,
+        #[arg(long, value_enum, default_value_t = operator::Output::Table)]
+        output: operator::Output,
+    },
+    /// Any number, sold or not: show it, limit its concurrent calls, or force its release.
+    #[command(subcommand)]
+    Number(admin::NumberCommand),
     /// Check an operator key (read from standard input) against --addr and keep it in a 0600 file.
     Login,
     /// Print a shell completion script, e.g. `didhub completions bash > /etc/bash_completion.d/didhub`.
@@ -201,9 +213,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Inventory(command) => {
             inventory::run(operator_service(&cli.database).await?, command).await
         }
-        Command::Number(command) => {
-            number::run(operator_service(&cli.database).await?, command).await
-        }
         Command::Operator(command) => {
             operator::run(operator_service(&cli.database).await?, command).await
         }
@@ -223,6 +232,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 command,
             )
             .await
+        }
+        Command::Stats { from, to, output } => {
+            let service = operator_service(&cli.database).await?;
+            admin::stats(admin::Source::Database(&service), &from, &to, output).await
+        }
+        Command::Number(command) => {
+            let service = operator_service(&cli.database).await?;
+            admin::number(admin::Source::Database(&service), command).await
         }
         Command::Login => bail_login(),
         Command::Completions { shell } => {
@@ -285,6 +302,36 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
     use operator::AuditCommand;
     match command {
         Command::Login => remote::login(addr).await,
+        Command::Stats { from, to, output } => {
+            let server = remote::Remote::new(addr)?;
+            admin::stats(admin::Source::Server(&server), &from, &to, output).await
+        }
+        Command::Number(command) => {
+            let server = remote::Remote::new(addr)?;
+            admin::number(admin::Source::Server(&server), command).await
+        }
+        Command::Inventory(inventory::InventoryCommand::List(args)) => {
+            let path = format!("/inventory/numbers?{}", args.query()?);
+            let page = remote::Remote::new(addr)?.get(&path).await?;
+            Ok(inventory::print_numbers(&page, args.output))
+        }
+        Command::Inventory(inventory::InventoryCommand::Reprice(args)) => {
+            let answer = remote::Remote::new(addr)?
+                .post("/inventory/reprice", &args.body())
+                .await?;
+            Ok(inventory::print_repriced(&answer, args.output))
+        }
+        Command::Inventory(inventory::InventoryCommand::Counts { output }) => {
+            let server = remote::Remote::new(addr)?;
+            admin::inventory_counts(admin::Source::Server(&server), output).await
+        }
+        Command::Account(command) if command.admin_action().is_some() => {
+            let server = remote::Remote::new(addr)?;
+            let Some((username, action, output)) = command.admin_action() else {
+                anyhow::bail!("not an admin API command");
+            };
+            admin::account(admin::Source::Server(&server), username, action, output).await
+        }
         Command::Inventory(inventory::InventoryCommand::Import {
             file,
             lenient_csv,
@@ -305,7 +352,42 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
                 .await?;
             Ok(inventory::print_withdrawn(&report, args.output))
         }
-        Command::Account(A::List) => remote::Remote::new(addr)?.account_list().await,
+        Command::Account(A::List { output }) => {
+            remote::Remote::new(addr)?.account_list(output).await
+        }
+        Command::Account(A::Create {
+            username,
+            balance,
+            currency,
+            ..
+        }) => {
+            let password = account::read_password()?;
+            remote::Remote::new(addr)?
+                .account_create(&username, &password, &balance, &currency)
+                .await
+        }
+        Command::Account(A::SetPbx {
+            username,
+            host,
+            clear,
+        }) => {
+            if host.is_none() && !clear {
+                anyhow::bail!("give a host, or --clear");
+            }
+            remote::Remote::new(addr)?
+                .set_pbx(&username, host.as_deref())
+                .await
+        }
+        Command::Account(A::SetPassword { username, .. }) => {
+            let password = account::read_password()?;
+            remote::Remote::new(addr)?
+                .set_password(&username, &password)
+                .await
+        }
+        Command::Account(A::Ledger { username, limit }) => {
+            remote::Remote::new(addr)?.ledger(&username, limit).await
+        }
+        Command::Account(A::Audit) => remote::Remote::new(addr)?.balances_audit().await,
         Command::Account(
             ref command @ (A::Credit {
                 ref username,
@@ -331,10 +413,12 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
             action,
             target,
             limit,
-            output: operator::Output::Table,
+            output,
         }) => {
             let filters = [("actor", actor), ("action", action), ("target", target)];
-            remote::Remote::new(addr)?.audit_log(&filters, limit).await
+            remote::Remote::new(addr)?
+                .audit_log(&filters, limit, output)
+                .await
         }
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();

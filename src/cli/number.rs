@@ -1,21 +1,7 @@
-//! `didhub number …`: operator settings of one number.
+//! `--max-calls` of `didhub number limit` and `didhub account limit`: a count of
+//! concurrent calls, or `none`.
 
-use crate::service::Service;
-use clap::Subcommand;
 use std::fmt;
-use std::process::ExitCode;
-
-#[derive(Debug, Subcommand)]
-pub enum NumberCommand {
-    /// Limit the concurrent calls to a number (`none` removes the limit); the
-    /// operator's SBC enforces it.
-    Limit {
-        /// The number, E.164 (+33123456789).
-        number: String,
-        #[arg(long, value_parser = parse_max_calls)]
-        max_calls: MaxCalls,
-    },
-}
 
 /// `--max-calls`: a count, or `none` for no limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,16 +26,6 @@ pub fn parse_max_calls(text: &str) -> Result<MaxCalls, String> {
         .filter(|n| *n >= 0)
         .map(|n| MaxCalls(Some(n)))
         .ok_or_else(|| format!("{text:?} is neither a count of calls nor `none`"))
-}
-
-pub async fn run(service: Service, command: NumberCommand) -> anyhow::Result<ExitCode> {
-    match command {
-        NumberCommand::Limit { number, max_calls } => {
-            service.set_number_max_calls(&number, max_calls.0).await?;
-            println!("{number}: at most {max_calls} concurrent calls");
-        }
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

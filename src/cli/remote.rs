@@ -3,7 +3,10 @@
 //! prints. The key comes from `DIDHUB_OPERATOR_KEY` or the file `didhub login`
 //! writes (mode 0600, like Vault's `~/.vault-token`).
 
-use super::account::{balance_line, list_header, list_line};
+use super::account::{
+    audit_verdict, balance_line, created_line, ledger_line, list_header, list_line, mismatch_line,
+    password_line, pbx_line,
+};
 use super::operator::audit_line;
 use crate::http::admin::inventory::MAX_UPLOAD_BYTES;
 use anyhow::{Context, bail};
@@ -69,12 +72,12 @@ impl Remote {
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
+            // The message alone, as the database path words it.
             let error = &body["error"];
-            bail!(
-                "{} ({status}): {}",
-                error["code"].as_str().unwrap_or("error"),
-                error["message"].as_str().unwrap_or("")
-            );
+            match error["message"].as_str() {
+                Some(message) => bail!("{message}"),
+                None => bail!("{} answered {status}", self.base),
+            }
         }
         Ok(body)
     }
@@ -86,6 +89,16 @@ impl Remote {
 
     pub(super) async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
         self.send(self.client.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    pub(super) async fn patch(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
+        self.send(self.client.patch(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    pub(super) async fn delete(&self, path: &str) -> anyhow::Result<Value> {
+        self.send(self.client.delete(format!("{}{path}", self.base)))
             .await
     }
 
@@ -111,7 +124,7 @@ impl Remote {
         }
     }
 
-    async fn account_id(&self, username: &str) -> anyhow::Result<i64> {
+    pub(super) async fn account_id(&self, username: &str) -> anyhow::Result<i64> {
         self.accounts(Some(username))
             .await?
             .iter()
@@ -120,10 +133,14 @@ impl Remote {
             .with_context(|| format!("no account named {username}"))
     }
 
-    pub async fn account_list(&self) -> anyhow::Result<ExitCode> {
+    pub async fn account_list(&self, output: super::operator::Output) -> anyhow::Result<ExitCode> {
         let mut accounts = self.accounts(None).await?;
         // The database path lists by username.
         accounts.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));
+        if output == super::operator::Output::Json {
+            println!("{}", Value::Array(accounts));
+            return Ok(ExitCode::SUCCESS);
+        }
         println!("{}", list_header());
         for a in &accounts {
             let text = |field: &str| a[field].as_str().unwrap_or("").to_owned();
@@ -138,6 +155,109 @@ impl Remote {
             );
         }
         Ok(ExitCode::SUCCESS)
+    }
+
+    pub async fn account_create(
+        &self,
+        username: &str,
+        password: &str,
+        balance: &str,
+        currency: &str,
+    ) -> anyhow::Result<ExitCode> {
+        let body = json!({"username": username, "password": password,
+            "initial_balance": balance, "currency": currency});
+        let made = self.post("/accounts", &body).await?;
+        let account = &made["account"];
+        let text = |field: &str| account[field].as_str().unwrap_or("").to_owned();
+        let id = account["id"].as_i64().unwrap_or(0);
+        println!(
+            "{}",
+            created_line(&text("username"), id, &text("balance"), &text("currency"))
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub async fn set_pbx(&self, username: &str, host: Option<&str>) -> anyhow::Result<ExitCode> {
+        let id = self.account_id(username).await?;
+        let request = self
+            .client
+            .patch(format!("{}/accounts/{id}", self.base))
+            .json(&json!({ "pbx_host": host }));
+        let account = self.send(request).await?;
+        println!("{}", pbx_line(username, account["pbx_host"].as_str()));
+        Ok(ExitCode::SUCCESS)
+    }
+
+    pub async fn set_password(&self, username: &str, password: &str) -> anyhow::Result<ExitCode> {
+        let id = self.account_id(username).await?;
+        self.post(
+            &format!("/accounts/{id}/password"),
+            &json!({ "password": password }),
+        )
+        .await?;
+        println!("{}", password_line(username));
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// The newest `limit` ledger entries, following the cursor.
+    pub async fn ledger(&self, username: &str, limit: i64) -> anyhow::Result<ExitCode> {
+        let id = self.account_id(username).await?;
+        let mut left = limit.clamp(1, 1000);
+        let mut cursor: Option<String> = None;
+        while left > 0 {
+            let mut params = vec![("limit", left.min(500).to_string())];
+            params.extend(cursor.take().map(|c| ("cursor", c)));
+            let query = serde_urlencoded::to_string(&params)?;
+            let page = self.get(&format!("/accounts/{id}/ledger?{query}")).await?;
+            let entries = page["entries"].as_array().cloned().unwrap_or_default();
+            for e in &entries {
+                let text = |field: &str| e[field].as_str().unwrap_or("").to_owned();
+                let id = e["id"].as_i64().unwrap_or(0);
+                let at = text("created_at");
+                let line = ledger_line(
+                    id,
+                    &at,
+                    &text("type"),
+                    &text("amount"),
+                    &text("balance_after"),
+                    &text("description"),
+                );
+                println!("{line}");
+            }
+            left -= entries.len() as i64;
+            match page["next_cursor"].as_str() {
+                Some(next) if !entries.is_empty() => cursor = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// Every balance against its ledger sum, in the database path's order.
+    pub async fn balances_audit(&self) -> anyhow::Result<ExitCode> {
+        let mut accounts = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut params = vec![("limit", "500".to_owned())];
+            params.extend(cursor.take().map(|c| ("cursor", c)));
+            let query = serde_urlencoded::to_string(&params)?;
+            let page = self.get(&format!("/balances/audit?{query}")).await?;
+            accounts.extend(page["accounts"].as_array().cloned().unwrap_or_default());
+            match page["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+        }
+        accounts.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));
+        let broken: Vec<_> = accounts.iter().filter(|a| a["ok"] == false).collect();
+        for a in &broken {
+            let text = |field: &str| a[field].as_str().unwrap_or("").to_owned();
+            println!(
+                "{}",
+                mismatch_line(&text("username"), &text("balance"), &text("ledger_sum"))
+            );
+        }
+        Ok(audit_verdict(broken.len()))
     }
 
     /// `kind` is "credits" or "adjustments".
@@ -204,6 +324,7 @@ impl Remote {
         &self,
         filters: &[(&str, Option<String>)],
         limit: i64,
+        output: super::operator::Output,
     ) -> anyhow::Result<ExitCode> {
         let mut params: Vec<(&str, String)> = vec![("limit", limit.clamp(1, 500).to_string())];
         params.extend(
@@ -214,6 +335,10 @@ impl Remote {
         let page = self
             .get(&format!("/audit?{}", serde_urlencoded::to_string(&params)?))
             .await?;
+        if output == super::operator::Output::Json {
+            println!("{}", page["entries"]);
+            return Ok(ExitCode::SUCCESS);
+        }
         for e in page["entries"].as_array().cloned().unwrap_or_default() {
             let text = |field: &str| e[field].as_str().unwrap_or("").to_owned();
             let json = |field: &str| (!e[field].is_null()).then(|| e[field].to_string());

@@ -888,6 +888,9 @@ on_both_backends! {
         let withdrawn: i64 = counts.body["counts"].as_array().expect("counts").iter()
             .filter(|c| c["status"] == "withdrawn").filter_map(|c| c["count"].as_i64()).sum();
         assert_eq!(withdrawn, 2);
+        let stats = get(&app, &admin, "/admin/v1/stats?from=2026-11-27&to=2026-11-27").await;
+        assert_eq!(stats.body["numbers"][0], json!({"country": "FR", "on_sale": 0, "owned": 1, "aging": 0}),
+            "withdrawn numbers are not aging: {}", stats.body);
 
         // Importing a withdrawn number again puts it back on sale.
         app.import(&["+33612345670,FR,mobile_voice,3.00,5.00"]).await;

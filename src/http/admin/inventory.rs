@@ -8,8 +8,8 @@ use crate::domain::{Currency, DidType};
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody, error_response};
 use crate::http::wire::DidJson;
-use crate::service::{ImportReport, InventoryImport, LineSplitter, Repricing};
-use crate::store::dids::NumberFilter;
+use crate::service::{Did, ImportReport, InventoryImport, LineSplitter, Repricing};
+use crate::store::dids::{InventoryCount, NumberFilter};
 use axum::body::{Body, Bytes};
 use axum::extract::RawQuery;
 use axum::extract::{DefaultBodyLimit, State};
@@ -182,7 +182,7 @@ pub struct InventoryCountJson {
     pub country: String,
     #[serde(rename = "type")]
     pub did_type: String,
-    /// available, assigned or aging.
+    /// available, assigned, aging or withdrawn.
     pub status: String,
     pub count: i64,
 }
@@ -202,17 +202,23 @@ pub async fn counts(
 ) -> Result<Json<InventoryCounts>, ApiError> {
     op.require(Access::Read)?;
     let counts = state.service.inventory_counts().await?;
-    Ok(Json(InventoryCounts {
-        counts: counts
-            .into_iter()
-            .map(|c| InventoryCountJson {
-                country: c.country,
-                did_type: c.did_type,
-                status: c.status,
-                count: c.count,
-            })
-            .collect(),
-    }))
+    Ok(Json(counts.into()))
+}
+
+impl From<Vec<InventoryCount>> for InventoryCounts {
+    fn from(counts: Vec<InventoryCount>) -> InventoryCounts {
+        InventoryCounts {
+            counts: counts
+                .into_iter()
+                .map(|c| InventoryCountJson {
+                    country: c.country,
+                    did_type: c.did_type,
+                    status: c.status,
+                    count: c.count,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -287,13 +293,19 @@ pub async fn list(
     };
     let after = params.cursor.unwrap_or_default();
     let numbers = state.service.number_page(&filter, &after, limit).await?;
-    let next_cursor = (numbers.len() as i64 == limit)
-        .then(|| numbers.last().map(|d| d.number.clone()))
-        .flatten();
-    Ok(Json(NumberPage {
-        numbers: numbers.iter().map(DidJson::from).collect(),
-        next_cursor,
-    }))
+    Ok(Json(NumberPage::new(&numbers, limit)))
+}
+
+impl NumberPage {
+    /// A page of at most `limit` numbers; a full one has a cursor.
+    pub fn new(numbers: &[Did], limit: i64) -> NumberPage {
+        NumberPage {
+            numbers: numbers.iter().map(DidJson::from).collect(),
+            next_cursor: (numbers.len() as i64 == limit)
+                .then(|| numbers.last().map(|d| d.number.clone()))
+                .flatten(),
+        }
+    }
 }
 
 /// At most this many numbers per reprice request.

@@ -11,8 +11,8 @@ pub mod money;
 pub mod numbers;
 pub mod statement;
 pub mod stats;
-pub mod withdraw;
 pub mod webhooks;
+pub mod withdraw;
 
 use super::AppState;
 use super::error::ApiError;

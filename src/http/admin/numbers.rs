@@ -7,6 +7,7 @@ use crate::domain::operator::Access;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::wire::{DidJson, LedgerEntryJson};
+use crate::service::{NumberDetail, Released};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
@@ -48,20 +49,36 @@ pub async fn show(
 ) -> Result<Json<NumberJson>, ApiError> {
     op.require(Access::Read)?;
     let detail = state.service.number_detail(&number).await?;
-    let currency = detail.did.currency();
-    Ok(Json(NumberJson {
-        number: DidJson::from(&detail.did),
-        owner: detail.owner.map(|o| OwnerJson {
-            id: o.id,
-            username: o.username,
-        }),
-        aging_until: detail.aging_until.map(rfc3339),
-        charges: detail
-            .charges
-            .iter()
-            .map(|e| LedgerEntryJson::new(e, currency))
-            .collect(),
-    }))
+    Ok(Json(detail.into()))
+}
+
+impl From<NumberDetail> for NumberJson {
+    fn from(detail: NumberDetail) -> NumberJson {
+        let currency = detail.did.currency();
+        NumberJson {
+            number: DidJson::from(&detail.did),
+            owner: detail.owner.map(|o| OwnerJson {
+                id: o.id,
+                username: o.username,
+            }),
+            aging_until: detail.aging_until.map(rfc3339),
+            charges: detail
+                .charges
+                .iter()
+                .map(|e| LedgerEntryJson::new(e, currency))
+                .collect(),
+        }
+    }
+}
+
+impl From<Released> for ForcedRelease {
+    fn from(released: Released) -> ForcedRelease {
+        ForcedRelease {
+            number: released.did.number,
+            status: "aging".to_owned(),
+            aging_until: rfc3339(released.aging_until),
+        }
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -96,9 +113,5 @@ pub async fn release(
         .service
         .force_release_as(&op, &number, &input.reason)
         .await?;
-    Ok(Json(ForcedRelease {
-        number: released.did.number,
-        status: "aging".to_owned(),
-        aging_until: rfc3339(released.aging_until),
-    }))
+    Ok(Json(released.into()))
 }

@@ -6,6 +6,7 @@ use crate::domain::Currency;
 use crate::domain::operator::Access;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
+use crate::service::Service;
 use axum::extract::{RawQuery, State};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -75,8 +76,16 @@ pub async fn stats(
 ) -> Result<Json<Stats>, ApiError> {
     op.require(Access::Read)?;
     let params: StatsParams = query(raw.as_deref())?;
-    let from = date("from", &params.from)?;
-    let until = date("to", &params.to)? + 86_400;
+    Ok(Json(
+        compute(&state.service, &params.from, &params.to).await?,
+    ))
+}
+
+/// The stats for the days `from` to `to` (YYYY-MM-DD, UTC, both included):
+/// what the endpoint answers, and what `didhub stats` prints from the database.
+pub async fn compute(service: &Service, from: &str, to: &str) -> Result<Stats, ApiError> {
+    let from = date("from", from)?;
+    let until = date("to", to)? + 86_400;
     if until <= from || until - from > MAX_DAYS * 86_400 {
         return Err(ApiError::bad_request(
             "invalid_range",
@@ -84,17 +93,19 @@ pub async fn stats(
         ));
     }
     let mut numbers: BTreeMap<String, CountryNumbers> = BTreeMap::new();
-    for count in state.service.inventory_counts().await? {
+    for count in service.inventory_counts().await? {
         let entry = numbers.entry(count.country.clone()).or_default();
         entry.country = count.country;
         match count.status.as_str() {
             "available" => entry.on_sale += count.count,
             "assigned" => entry.owned += count.count,
-            _ => entry.aging += count.count,
+            "aging" => entry.aging += count.count,
+            // Withdrawn numbers are neither on sale, owned nor aging.
+            _ => {}
         }
     }
-    let days = state.service.sales_per_day(from, until).await?;
-    Ok(Json(Stats {
+    let days = service.sales_per_day(from, until).await?;
+    Ok(Stats {
         numbers: numbers.into_values().collect(),
         days: days
             .into_iter()
@@ -111,5 +122,5 @@ pub async fn stats(
                 }
             })
             .collect(),
-    }))
+    })
 }
