@@ -73,6 +73,7 @@ impl AppConfig {
                 login_max_per_address: args.login_max_per_address,
                 password_workers: args.password_workers,
                 password_queue: args.password_queue,
+                call_retention_secs: args.calls.call_retention_days * 86_400,
             },
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,

@@ -183,6 +183,17 @@ pub struct ServeArgs {
         default_value_t = 10
     )]
     pub shutdown_timeout_secs: u64,
+    #[command(flatten)]
+    pub calls: CallRecordArgs,
+}
+
+/// Call records reported by the SBC (`POST /v1/calls`, `/api/did/calls`).
+#[derive(Debug, Clone, Args)]
+pub struct CallRecordArgs {
+    /// Days a call record is kept (from the call's start); maintenance deletes older ones.
+    #[arg(long, env = "DIDHUB_CALL_RETENTION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub call_retention_days: i64,
 }
 
 impl ServeArgs {

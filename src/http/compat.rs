@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 type ApiResult<T> = Result<Json<T>, ApiError>;
 
-async fn account_of(state: &AppState, input: &ApiInput) -> Result<i64, ApiError> {
+pub(super) async fn account_of(state: &AppState, input: &ApiInput) -> Result<i64, ApiError> {
     let token = input
         .token()
         .ok_or(ApiError(crate::service::Error::Unauthorized))?;
@@ -172,9 +172,15 @@ pub async fn assign(State(state): State<AppState>, input: ApiInput) -> Result<Re
 pub async fn list(State(state): State<AppState>, input: ApiInput) -> ApiResult<ListResponse> {
     let account_id = account_of(&state, &input).await?;
     let dids = state.service.list_numbers(account_id).await?;
+    let calls = state.service.call_counts(account_id).await?;
     Ok(Json(ListResponse {
         count: dids.len(),
-        dids: dids.iter().map(DidJson::from).collect(),
+        dids: dids
+            .iter()
+            .map(|did| {
+                DidJson::from(did).with_calls(calls.get(&did.id).copied().unwrap_or_default())
+            })
+            .collect(),
     }))
 }
 

@@ -15,7 +15,7 @@ const MAX_FIELDS: usize = 64;
 
 /// Every field some handler reads. Others are ignored whatever their name,
 /// length or type, as the OpenAPI document promises (`additionalProperties`).
-const KNOWN_FIELDS: [&str; 13] = [
+const KNOWN_FIELDS: [&str; 17] = [
     "token",
     "username",
     "password",
@@ -29,11 +29,16 @@ const KNOWN_FIELDS: [&str; 13] = [
     "did_id",
     "idempotency_key",
     "destination",
+    // Call records (`/api/did/calls`).
+    "status",
+    "from",
+    "since",
+    "until",
 ];
 
 /// The known fields a JSON body may give as a number; the others take strings only,
 /// so that `{"contains": 12}` is refused as the document's `type: string` says.
-const NUMERIC_FIELDS: [&str; 2] = ["did_id", "limit"];
+const NUMERIC_FIELDS: [&str; 4] = ["did_id", "limit", "since", "until"];
 
 /// The flat string fields of a request body plus the headers that stand in for fields.
 #[derive(Debug, Default)]

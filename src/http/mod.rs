@@ -1,6 +1,7 @@
 //! The HTTP API: thin handlers that parse, call the service and map errors.
 
 pub mod admin;
+mod calls;
 mod compat;
 pub mod error;
 mod input;
@@ -70,6 +71,8 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/api/did/list", post(compat::list))
         .route("/api/did/forward", post(compat::forward))
         .route("/api/did/release", post(compat::release))
+        .route("/api/did/calls", post(calls::list))
+        .route("/v1/calls", post(calls::record))
         .route("/v1/routing/freeswitch", post(routing::freeswitch))
         .route("/v1/routing/{number}", get(routing::lookup))
         .route("/v1/routing/{number}/kamailio", get(routing::kamailio))

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations. A copy is
 //! committed as `openapi.json`; a test fails when the two drift apart.
 
-use super::{admin, compat, routing};
+use super::{admin, calls, compat, routing};
 use axum::Json;
 use serde_json::{Value, json};
 use utoipa::Modify;
@@ -22,6 +22,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         compat::list,
         compat::forward,
         compat::release,
+        calls::list,
+        calls::record,
         routing::lookup,
         routing::kamailio,
         routing::freeswitch,
@@ -84,7 +86,7 @@ const BODY_CODES: &str = "invalid_body, invalid_field, field_too_long, invalid_c
                           unsupported_media_type";
 
 /// The 400 codes of each seed API operation beyond `BODY_CODES`.
-const BAD_REQUEST_CODES: [(&str, &str); 10] = [
+const BAD_REQUEST_CODES: [(&str, &str); 11] = [
     ("/api/login", "missing_credentials"),
     ("/api/logout", ""),
     ("/api/balance", ""),
@@ -106,6 +108,10 @@ const BAD_REQUEST_CODES: [(&str, &str); 10] = [
     (
         "/api/did/forward",
         "missing_field, invalid_did_id, invalid_forward_type, invalid_destination",
+    ),
+    (
+        "/api/did/calls",
+        "invalid_did_id, invalid_limit, invalid_cursor (status, since, until: invalid_field)",
     ),
 ];
 
@@ -207,6 +213,7 @@ fn add_routing_answers(doc: &mut Value) {
         ("/v1/routing/{number}", "get"),
         ("/v1/routing/{number}/kamailio", "get"),
         ("/v1/routing/freeswitch", "post"),
+        ("/v1/calls", "post"),
     ] {
         let Some(responses) = doc["paths"][path][method]["responses"].as_object_mut() else {
             continue;

@@ -19,7 +19,7 @@ use utoipa::ToSchema;
 
 /// Normalises the `{number}` of a lookup URL: `+33…`, `33…`, `0033…`, with
 /// separators, all name the same DID.
-fn e164(text: &str) -> Option<String> {
+pub(super) fn e164(text: &str) -> Option<String> {
     let trimmed = text.trim();
     let digits: String = trimmed
         .strip_prefix('+')
@@ -56,7 +56,7 @@ fn presented_key(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The refusal to send when the request lacks the routing key, if it does.
-fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
+pub(super) fn refusal(state: &AppState, headers: &HeaderMap) -> Option<Response> {
     let Some(expected) = state.routing_key.as_deref() else {
         return Some(error_response(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -16,6 +16,8 @@ pub struct RenewalReport {
 pub struct MaintenanceReport {
     pub renewals: RenewalReport,
     pub aging_ended: u64,
+    /// Call records past their retention period, deleted.
+    pub calls_purged: u64,
 }
 
 /// How long an idempotency key's answer is kept.
@@ -39,9 +41,11 @@ impl Service {
         tokens::purge_dead(pool, now).await?;
         auth_counters::purge_expired(pool, now).await?;
         idempotency::purge_older_than(pool, now - IDEMPOTENCY_RETENTION_SECS).await?;
+        let calls_purged = self.purge_old_calls().await?;
         Ok(MaintenanceReport {
             renewals,
             aging_ended,
+            calls_purged,
         })
     }
 

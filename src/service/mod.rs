@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod auth;
 mod billing;
+mod calls;
 mod changes;
 mod error;
 mod inventory;
@@ -23,6 +24,7 @@ pub use accounts::AccountSummary;
 pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting, Repricing};
 pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
 pub use billing::{MaintenanceReport, RenewalReport};
+pub use calls::{Call, CallCounts, CallQuery, Recorded};
 pub use error::{Error, Result};
 pub use inventory::{CsvMode, GenerateReport, ImportReport, RowProblem};
 
@@ -76,6 +78,8 @@ pub struct Settings {
     pub password_workers: usize,
     /// Password jobs that may wait for a worker before logins answer 503 `busy`.
     pub password_queue: usize,
+    /// Call records: how long they are kept (seconds since the call started).
+    pub call_retention_secs: i64,
 }
 
 impl Default for Settings {
@@ -96,6 +100,7 @@ impl Default for Settings {
             login_max_per_address: 120,
             password_workers: 0,
             password_queue: 64,
+            call_retention_secs: 90 * 86400,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admin_idempotency;
 pub mod audit;
 pub mod auth_counters;
+pub mod calls;
 pub mod dids;
 pub mod idempotency;
 pub mod ledger;
@@ -334,6 +335,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "admin audit",
                 include_str!("../../migrations/sqlite/0101_admin_audit.sql"),
             ),
+            // Call records (SBC CDRs): 160-169.
+            (
+                160,
+                "call records",
+                include_str!("../../migrations/sqlite/0160_call_records.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -355,6 +362,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 101,
                 "admin audit",
                 include_str!("../../migrations/postgres/0101_admin_audit.sql"),
+            ),
+            // Call records (SBC CDRs): 160-169.
+            (
+                160,
+                "call records",
+                include_str!("../../migrations/postgres/0160_call_records.sql"),
             ),
         ],
     }

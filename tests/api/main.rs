@@ -13,6 +13,7 @@ mod admin;
 mod assign;
 mod auth;
 mod available;
+mod call_records;
 mod calls;
 mod connections;
 mod contract;
