@@ -35,7 +35,10 @@ fn document(headers: &HeaderMap, body: &[u8]) -> Result<serde_json::Value, Strin
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let json = if content_type.starts_with("application/x-www-form-") {
+    // Kamailio's http_client_query posts the JSON with curl's default form
+    // content type: a body that opens an object is read as JSON whatever it says.
+    let looks_like_json = body.trim_ascii_start().starts_with(b"{");
+    let json = if content_type.starts_with("application/x-www-form-") && !looks_like_json {
         let fields: Vec<(String, String)> =
             serde_urlencoded::from_bytes(body).map_err(|_| "the form cannot be read".to_owned())?;
         let cdr = fields
