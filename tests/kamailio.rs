@@ -205,15 +205,15 @@ impl Destination {
     }
 }
 
-/// One call from sipp to the DID through Kamailio: `Ok` when it went as the
-/// scenario says (`uac_answered.xml`: answered, `seconds` of talk, BYE), else
-/// the caller's side of it.
+/// One call from sipp to the DID through Kamailio: `Ok` with the caller's
+/// messages when it went as the scenario says (`uac_answered.xml`: answered,
+/// `seconds` of talk, BYE), else `Err` with the caller's side of it.
 async fn call(
     kamailio: &Kamailio,
     scenario_file: &str,
     seconds: u32,
     work: &Path,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let port = free_port("127.0.0.1");
     let trace = work.join(format!("uac-{port}.messages"));
     let errors = work.join(format!("uac-{port}.errors"));
@@ -242,7 +242,7 @@ async fn call(
         .await
         .expect("sipp runs");
     if status.success() {
-        return Ok(());
+        return Ok(std::fs::read_to_string(&trace).unwrap_or_default());
     }
     Err(format!(
         "{}\n{}\n--- kamailio ---\n{}",
@@ -338,4 +338,33 @@ async fn lookup_mode_delivers_a_call_with_diversion_and_reports_it() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_mode_delivers_a_call_with_diversion_and_reports_it() {
     a_call_is_delivered_with_diversion_and_reported("didhub-redirect.cfg").await;
+}
+
+/// The final answer the caller got, from its message trace.
+fn final_code(messages: &str) -> Option<u16> {
+    messages
+        .lines()
+        .filter_map(|l| l.strip_prefix("SIP/2.0 "))
+        .filter_map(|l| l.get(..3)?.parse::<u16>().ok())
+        .rfind(|code| *code >= 200)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_mode_answers_480_for_a_number_without_forward_and_reports_it_missed() {
+    if !tools_present() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("work folder");
+    let (app, token, _) = didhub().await;
+    let kamailio = Kamailio::start("didhub-lookup.cfg", work.path(), &app).await;
+
+    let messages = call(&kamailio, "uac_refused.xml", 0, work.path())
+        .await
+        .unwrap_or_else(|failure| panic!("the call was not refused: {failure}"));
+    assert_eq!(final_code(&messages), Some(480), "{messages}");
+
+    let calls = reported_calls(&app, &token, 1).await;
+    assert_eq!(calls.len(), 1, "{calls:?}\n{}", kamailio.log_text());
+    assert_eq!(calls[0]["status"], "missed", "{calls:?}");
+    assert_eq!(calls[0]["sip_code"], 480, "{calls:?}");
 }
