@@ -349,14 +349,13 @@ fn final_code(messages: &str) -> Option<u16> {
         .rfind(|code| *code >= 200)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn lookup_mode_answers_480_for_a_number_without_forward_and_reports_it_missed() {
+async fn a_number_without_forward_gets_480_and_a_missed_call(config: &str) {
     if !tools_present() {
         return;
     }
     let work = tempfile::tempdir().expect("work folder");
     let (app, token, _) = didhub().await;
-    let kamailio = Kamailio::start("didhub-lookup.cfg", work.path(), &app).await;
+    let kamailio = Kamailio::start(config, work.path(), &app).await;
 
     let messages = call(&kamailio, "uac_refused.xml", 0, work.path())
         .await
@@ -367,4 +366,14 @@ async fn lookup_mode_answers_480_for_a_number_without_forward_and_reports_it_mis
     assert_eq!(calls.len(), 1, "{calls:?}\n{}", kamailio.log_text());
     assert_eq!(calls[0]["status"], "missed", "{calls:?}");
     assert_eq!(calls[0]["sip_code"], 480, "{calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_mode_answers_480_for_a_number_without_forward_and_reports_it_missed() {
+    a_number_without_forward_gets_480_and_a_missed_call("didhub-lookup.cfg").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_mode_passes_didhubs_480_on_and_reports_it_missed() {
+    a_number_without_forward_gets_480_and_a_missed_call("didhub-redirect.cfg").await;
 }

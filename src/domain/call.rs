@@ -195,10 +195,19 @@ fn kamailio(object: &Map<String, Value>) -> Result<CallReport, ReportError> {
     if let Some(start) = seconds(object, "start_time")? {
         let duration = number(object, "duration").unwrap_or(0.0).round() as i64;
         let end = seconds(object, "end_time")?.unwrap_or(start + duration);
+        let talked = duration.max(end - start);
+        // acc also writes CDRs of dialogs that failed (`cdr_on_failed`): with
+        // no time talked, the INVITE's record tells what happened.
+        if talked <= 0 {
+            return Ok(CallReport {
+                ended_at: Some(end),
+                ..base(Outcome::Failed, start)
+            });
+        }
         return Ok(CallReport {
             answered_at: Some(start),
             ended_at: Some(end),
-            duration_secs: duration.max(end - start),
+            duration_secs: talked,
             ..base(Outcome::Answered, start)
         });
     }
@@ -339,9 +348,11 @@ fn freeswitch(object: &Map<String, Value>) -> Result<CallReport, ReportError> {
 /// Merging is order-independent and idempotent, so a retried post changes nothing.
 pub fn merge(known: &CallReport, new: &CallReport) -> CallReport {
     let answered = known.outcome == Outcome::Answered || new.outcome == Outcome::Answered;
+    // An answer wins; otherwise the report that carries a SIP code says how it ended.
     let (outcome, sip_code) = match (known.outcome, new.outcome) {
         (Outcome::Answered, _) => (Outcome::Answered, known.sip_code.or(new.sip_code)),
         (_, Outcome::Answered) => (Outcome::Answered, new.sip_code.or(known.sip_code)),
+        _ if known.sip_code.is_none() && new.sip_code.is_some() => (new.outcome, new.sip_code),
         _ => (known.outcome, known.sip_code.or(new.sip_code)),
     };
     let answered_at = min_some(known.answered_at, new.answered_at);
@@ -424,6 +435,27 @@ mod tests {
         assert_eq!(report.outcome, Outcome::Missed);
         assert_eq!(report.sip_code, Some(486));
         assert_eq!(report.source, Source::FreeSwitch);
+    }
+
+    #[test]
+    fn a_cdr_of_a_failed_dialog_leaves_the_outcome_to_the_invites_record() {
+        let failed_cdr = parse_report(&json!({
+            "start_time": "100.000", "end_time": "100.000", "duration": "0.000",
+            "callid": "c", "did": "1",
+        }))
+        .expect("cdr");
+        assert_eq!(failed_cdr.outcome, Outcome::Failed);
+        let busy = parse_report(&json!({
+            "method": "INVITE", "callid": "c", "sip_code": "480", "time": 100, "did": "1",
+        }))
+        .expect("invite");
+        for merged in [merge(&failed_cdr, &busy), merge(&busy, &failed_cdr)] {
+            assert_eq!(
+                (merged.outcome, merged.sip_code),
+                (Outcome::Missed, Some(480))
+            );
+            assert_eq!(merged.duration_secs, 0);
+        }
     }
 
     #[test]
