@@ -348,11 +348,13 @@ fn freeswitch(object: &Map<String, Value>) -> Result<CallReport, ReportError> {
 /// Merging is order-independent and idempotent, so a retried post changes nothing.
 pub fn merge(known: &CallReport, new: &CallReport) -> CallReport {
     let answered = known.outcome == Outcome::Answered || new.outcome == Outcome::Answered;
-    // An answer wins; otherwise the report that carries a SIP code says how it ended.
+    // An answer wins; otherwise the report with a final code other than a
+    // redirect (a proxy follows those: acc reports didhub's 302 too) says how it ended.
+    let decisive = |r: &CallReport| r.sip_code.is_some_and(|c| !(300..400).contains(&c));
     let (outcome, sip_code) = match (known.outcome, new.outcome) {
         (Outcome::Answered, _) => (Outcome::Answered, known.sip_code.or(new.sip_code)),
         (_, Outcome::Answered) => (Outcome::Answered, new.sip_code.or(known.sip_code)),
-        _ if known.sip_code.is_none() && new.sip_code.is_some() => (new.outcome, new.sip_code),
+        _ if !decisive(known) && decisive(new) => (new.outcome, new.sip_code),
         _ => (known.outcome, known.sip_code.or(new.sip_code)),
     };
     let answered_at = min_some(known.answered_at, new.answered_at);
@@ -455,6 +457,23 @@ mod tests {
                 (Outcome::Missed, Some(480))
             );
             assert_eq!(merged.duration_secs, 0);
+        }
+    }
+
+    #[test]
+    fn a_followed_redirect_does_not_decide_how_the_call_ended() {
+        let report = |code: &str| {
+            parse_report(&json!({
+                "method": "INVITE", "callid": "c", "sip_code": code, "time": 100, "did": "1",
+            }))
+            .expect("record")
+        };
+        let (redirect, busy) = (report("302"), report("486"));
+        for merged in [merge(&redirect, &busy), merge(&busy, &redirect)] {
+            assert_eq!(
+                (merged.outcome, merged.sip_code),
+                (Outcome::Missed, Some(486))
+            );
         }
     }
 
