@@ -108,6 +108,44 @@ on_both_backends! {
         assert!(listed(&calls(&app, &[("token", &token), ("from", "eve")]).await).is_empty());
     }
 
+    async fn a_freeswitch_json_cdr_in_base64_and_an_answered_one_in_plain_json_are_read() {
+        use base64::Engine;
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let token = app.account_with_balance("alice", 10_00).await;
+        app.buy(&token, "FR", FR_LANDLINE_1).await;
+        let document = |call_id: &str, answered: bool| json!({
+            "variables": {
+                "sip_call_id": call_id, "start_epoch": T0.to_string(),
+                "answer_epoch": if answered { (T0 + 5).to_string() } else { "0".to_owned() },
+                "end_epoch": (T0 + 65).to_string(), "billsec": if answered { "60" } else { "0" },
+                "sip_term_status": if answered { "200" } else { "503" },
+                "sip_req_user": "33123456789",
+            },
+            "callflow": {"caller_profile": {"caller_id_number": "bob"}},
+        });
+        let encoded = base64::engine::general_purpose::STANDARD.encode(document("b64@pbx", false).to_string());
+        let base64_form = send(
+            app.client
+                .post(format!("{}/v1/calls", app.base))
+                .bearer_auth(ROUTING_KEY)
+                .header("content-type", "application/x-www-form-base64-encoded")
+                .body(format!("cdr={encoded}")),
+        )
+        .await;
+        assert_eq!(base64_form.status, StatusCode::OK, "{}", base64_form.body);
+        let plain = report(&app, document("plain@pbx", true)).await;
+        assert_eq!(plain.status, StatusCode::OK, "{}", plain.body);
+
+        let calls = listed(&calls(&app, &[("token", &token)]).await);
+        let by_id = |id: &str| calls.iter().find(|c| c["call_id"] == id).cloned().expect("listed");
+        assert_eq!(by_id("b64@pbx")["status"], "failed");
+        assert_eq!(by_id("b64@pbx")["sip_code"], 503);
+        assert_eq!(by_id("plain@pbx")["status"], "answered");
+        assert_eq!(by_id("plain@pbx")["duration_seconds"], 60);
+        assert_eq!(by_id("plain@pbx")["answered_at"], "2026-11-27T00:00:05Z");
+    }
+
     async fn reports_need_the_routing_key_and_a_readable_record() {
         let app = TestApp::spawn().await;
         standard_inventory(&app).await;
