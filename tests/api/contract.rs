@@ -102,7 +102,7 @@ on_both_backends! {
 
         let paths = document["paths"].as_object().expect("paths");
         let seed_api: Vec<_> = paths.iter().filter(|(p, _)| p.starts_with("/api/")).collect();
-        assert_eq!(seed_api.len(), 10);
+        assert_eq!(seed_api.len(), 11);
         for (path, item) in seed_api {
             let operation = &item["post"];
             for status in ["200", "400", "401", "413", "503"] {
