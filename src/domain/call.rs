@@ -117,19 +117,14 @@ pub fn parse_report(value: &Value) -> Result<CallReport, ReportError> {
     check(report)
 }
 
-fn check(report: CallReport) -> Result<CallReport, ReportError> {
+fn check(mut report: CallReport) -> Result<CallReport, ReportError> {
     let text_ok =
         |s: &str, max: usize| !s.is_empty() && s.len() <= max && !s.chars().any(char::is_control);
     if !text_ok(&report.call_id, MAX_CALL_ID_LEN) {
         return Err(ReportError::Invalid("call id"));
     }
-    if report
-        .caller
-        .as_deref()
-        .is_some_and(|c| !text_ok(c, MAX_CALLER_LEN))
-    {
-        return Err(ReportError::Invalid("caller"));
-    }
+    // A caller that cannot be shown is dropped, not the whole record.
+    report.caller = report.caller.filter(|c| text_ok(c, MAX_CALLER_LEN));
     if report.started_at <= 0 || !(0..=MAX_DURATION_SECS).contains(&report.duration_secs) {
         return Err(ReportError::Invalid("time"));
     }
@@ -493,6 +488,9 @@ mod tests {
             parse_report(&json!({"callid": "a", "time": 1, "sip_code": "2000", "did": "1"})),
             Err(ReportError::Invalid("sip_code"))
         );
+        let odd_caller =
+            json!({"callid": "a", "time": 1, "sip_code": "200", "did": "1", "src_user": "x\u{0}"});
+        assert_eq!(parse_report(&odd_caller).map(|r| r.caller), Ok(None));
     }
 
     #[test]
