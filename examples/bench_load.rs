@@ -41,6 +41,29 @@ struct Args {
     /// --assign-and-forward).
     #[arg(long, requires = "assign_and_forward")]
     routes: Option<std::path::PathBuf>,
+    /// Destinations per number (1 to 5): more than one makes every 302 a
+    /// failover list, `sip:<digits>@pbx.bench.test` first, then
+    /// `sip:<digits>@pbx2.bench.test`, … (needs --assign-and-forward).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u8).range(1..=5),
+          requires = "assign_and_forward")]
+    destinations: u8,
+}
+
+/// SQL for the `forwards` column of a number with `n` destinations (portable
+/// `||` concatenation, the same JSON `did/forward` stores); NULL for one.
+fn forwards_sql(n: u8) -> String {
+    if n <= 1 {
+        return "NULL".to_owned();
+    }
+    let items: Vec<String> = (1..=n)
+        .map(|i| {
+            let host = if i == 1 { "pbx".to_owned() } else { format!("pbx{i}") };
+            format!(
+                "'{{\"type\":\"sip\",\"destination\":\"sip:' || substr(number, 2) || '@{host}.bench.test\"}}'"
+            )
+        })
+        .collect();
+    format!("'[' || {} || ']'", items.join(" || ',' || "))
 }
 
 const BATCH: u64 = 1000;
@@ -111,11 +134,12 @@ async fn main() -> anyhow::Result<()> {
             let end = (start + BATCH).min(args.numbers);
             let account_id = account_ids[batch % account_ids.len()];
             let mut tx = store.begin_write().await?;
-            routed += sqlx::query(concat!(
-                "UPDATE dids SET status = 'assigned', account_id = $1, assigned_at = $2, paid_through = $3, ",
-                "forward_type = 'sip', forward_destination = 'sip:' || substr(number, 2) || '@pbx.bench.test', ",
-                "updated_at = $2 WHERE number >= $4 AND number <= $5 AND status = 'available'"
-            ))
+            routed += sqlx::query(AssertSqlSafe(format!(
+                "UPDATE dids SET status = 'assigned', account_id = $1, assigned_at = $2, paid_through = $3, \
+                 forward_type = 'sip', forward_destination = 'sip:' || substr(number, 2) || '@pbx.bench.test', \
+                 forwards = {}, updated_at = $2 WHERE number >= $4 AND number <= $5 AND status = 'available'",
+                forwards_sql(args.destinations)
+            )))
             .bind(account_id)
             .bind(now)
             .bind(paid_through)
@@ -141,6 +165,19 @@ async fn main() -> anyhow::Result<()> {
                 target.destination() == stored,
                 "{stored} would be stored as {}",
                 target.destination()
+            );
+            let (forwards,): (Option<String>,) =
+                sqlx::query_as("SELECT forwards FROM dids WHERE number = $1")
+                    .bind(number(probe))
+                    .fetch_one(store.pool())
+                    .await?;
+            let list =
+                didhub::domain::failover::decode(forwards.as_deref(), Some("sip"), Some(&stored));
+            anyhow::ensure!(
+                list.len() == usize::from(args.destinations)
+                    && list.iter().all(|d| d.target().is_some()),
+                "forwards {forwards:?} do not read as {} destinations",
+                args.destinations
             );
         }
         if let Some(path) = &args.routes {

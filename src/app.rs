@@ -62,6 +62,9 @@ impl AppConfig {
                 routing: RoutingPolicy {
                     pstn_gateway: args.pstn_gateway.clone(),
                     disa_uri: args.disa_uri.clone(),
+                    sip_domain: args.interop.sip_domain.clone(),
+                    require_pstn_gateway: args.interop.require_pstn_gateway,
+                    freeswitch_profile: Some(args.interop.freeswitch_profile.clone()),
                 },
                 login_max_failures: args.login_max_failures,
                 login_window_secs: args.login_window_secs,
@@ -106,20 +109,26 @@ pub fn sip_listen(option: Option<&str>, demo: bool) -> anyhow::Result<Option<Soc
 }
 
 /// The service's route table as the SIP server sees it.
-struct RoutesForSip(Arc<RouteTable>);
+struct RoutesForSip {
+    table: Arc<RouteTable>,
+    /// `--sip-domain`, the host of our `Diversion` URI.
+    sip_domain: Option<String>,
+}
 
 impl RouteSource for RoutesForSip {
     fn lookup(&self, number: &str) -> Lookup {
-        match self.0.get(number) {
+        match self.table.get(number) {
             None => Lookup::Unknown,
-            Some(route) => match &route.contact {
-                None => Lookup::NoForward,
-                Some(contact) => Lookup::Redirect {
-                    did: Arc::clone(&route.did),
-                    contact: Arc::clone(contact),
-                },
+            Some(route) if route.contacts.is_empty() => Lookup::NoForward,
+            Some(route) => Lookup::Redirect {
+                did: Arc::clone(&route.did),
+                contacts: Arc::clone(&route.contacts),
             },
         }
+    }
+
+    fn diversion_host(&self) -> Option<&str> {
+        self.sip_domain.as_deref()
     }
 }
 
@@ -290,7 +299,10 @@ pub async fn start(config: AppConfig, clock: Arc<dyn Clock>) -> anyhow::Result<R
 
     let mut sip_address = None;
     if let Some(sip) = sip {
-        let routes = Arc::new(RoutesForSip(service.route_table()));
+        let routes = Arc::new(RoutesForSip {
+            table: service.route_table(),
+            sip_domain: service.settings().routing.sip_domain.clone(),
+        });
         let server = sip
             .serve(routes, stopped.clone())
             .context("starting the SIP server")?;

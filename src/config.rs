@@ -93,6 +93,8 @@ pub struct ServeArgs {
     /// without one those endpoints are off.
     #[arg(long, env = "DIDHUB_ROUTING_KEY", hide_env_values = true)]
     pub routing_key: Option<String>,
+    #[command(flatten)]
+    pub interop: InteropArgs,
     /// Address (UDP and TCP) of the SIP redirect server; `off` disables it.
     /// Default: off, or 127.0.0.1:5060 with --demo.
     #[arg(long, env = "DIDHUB_SIP_LISTEN")]
@@ -229,4 +231,22 @@ impl Default for ReadLimitArgs {
             max_line_bytes: 64 * 1024,
         }
     }
+}
+
+/// SBC interop (issue 13): how lookups and 302s name things for the
+/// operator's Kamailio, FreeSWITCH or carrier.
+#[derive(Debug, Clone, Args)]
+pub struct InteropArgs {
+    /// Host of the `Diversion` URI (`<sip:+DID@HOST>`) in 302s and in the
+    /// routing lookups, e.g. the operator's SIP domain. Default: the host the
+    /// INVITE was addressed to in 302s, `didhub.invalid` in lookups.
+    #[arg(long, env = "DIDHUB_SIP_DOMAIN")]
+    pub sip_domain: Option<String>,
+    /// Refuse `pstn` forwards while no --pstn-gateway is set (they would
+    /// otherwise route to a `tel:` URI, which the SBC must route itself).
+    #[arg(long, env = "DIDHUB_REQUIRE_PSTN_GATEWAY")]
+    pub require_pstn_gateway: bool,
+    /// The sofia profile FreeSWITCH bridges calls through.
+    #[arg(long, env = "DIDHUB_FREESWITCH_PROFILE", default_value = "external")]
+    pub freeswitch_profile: String,
 }

@@ -114,6 +114,27 @@ fn path_text(path: &Path) -> &str {
     path.to_str().expect("UTF-8 path")
 }
 
+/// The limits stored for +33123456789 and for alice.
+async fn limits(cli: &Cli) -> (Option<i64>, Option<i64>) {
+    let store = didhub::app::open_store(&cli.database.url, &didhub::store::PoolSettings::default())
+        .await
+        .expect("database opens");
+    let number = didhub::store::dids::find_by_number(store.pool(), "+33123456789")
+        .await
+        .expect("read")
+        .expect("the number")
+        .max_calls;
+    let alice = didhub::store::accounts::find_by_username(store.pool(), "alice")
+        .await
+        .expect("read")
+        .expect("alice");
+    let account = didhub::store::accounts::max_calls(store.pool(), alice.id)
+        .await
+        .expect("read");
+    store.close().await;
+    (number, account)
+}
+
 /// The line of `account list` for `username`.
 fn list_line(list: &str, username: &str) -> String {
     list.lines()
@@ -384,6 +405,38 @@ on_both_backends! {
             "{}",
             list.stdout
         );
+    }
+
+    async fn number_and_account_limits_are_set_and_removed_by_the_operator() {
+        let cli = Cli::new().await;
+        cli.create_alice().assert_success("create");
+        let csv = cli.write(
+            "one.csv",
+            "number,country,type,setup_fee,monthly_cost\n+33123456789,FR,landline,1.00,2.50\n",
+        );
+        cli.run(&["inventory", "import", path_text(&csv)]).assert_success("import");
+
+        let number = cli.run(&["number", "limit", "+33123456789", "--max-calls", "3"]);
+        number.assert_success("number limit");
+        assert!(number.stdout.contains("at most 3 concurrent calls"), "{}", number.stdout);
+        let account = cli.run(&["account", "limit", "alice", "--max-calls", "10"]);
+        account.assert_success("account limit");
+        assert_eq!(limits(&cli).await, (Some(3), Some(10)));
+
+        cli.run(&["number", "limit", "+33123456789", "--max-calls", "none"]).assert_success("number unlimited");
+        cli.run(&["account", "limit", "alice", "--max-calls", "none"]).assert_success("account unlimited");
+        assert_eq!(limits(&cli).await, (None, None));
+
+        for refused in [
+            &["number", "limit", "+33999999999", "--max-calls", "1"][..],
+            &["number", "limit", "+33123456789", "--max-calls", "-1"],
+            &["number", "limit", "+33123456789", "--max-calls", "lots"],
+            &["account", "limit", "nobody", "--max-calls", "1"],
+        ] {
+            let run = cli.run(refused);
+            assert_ne!(run.code, Some(0), "{refused:?}: {}", run.stdout);
+        }
+        assert_eq!(limits(&cli).await, (None, None));
     }
 
     async fn migrate_creates_the_schema_and_is_repeatable() {

@@ -782,6 +782,55 @@ async fn a_change_made_on_one_instance_routes_on_another_within_a_second() {
         "forward reached B after {seen:?}"
     );
 
+    // A failover list replacing it, in the order given.
+    let failover = [
+        ("token", token.as_str()),
+        ("did_id", did_id),
+        ("type", "sip"),
+        ("destination", "sip:desk@pbx.test"),
+        ("timeout_seconds", "15"),
+        ("type", "pstn"),
+        ("destination", "+33612345678"),
+        ("timeout_seconds", ""),
+    ];
+    let (status, body) = post(&client, &format!("{base_a}/api/did/forward"), &failover)
+        .await
+        .expect("forward");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let seen = wait_for_route(&client, &base_b, key, |_, b| {
+        b["forwards"][0]["target"] == "sip:desk@pbx.test"
+            && b["forwards"][0]["timeout_seconds"] == 15
+            && b["forwards"][1]["target"] == "tel:+33612345678"
+    })
+    .await;
+    assert!(
+        seen < Duration::from_secs(1),
+        "the failover list reached B after {seen:?}"
+    );
+    let sip_b = b.sip_address.expect("B's SIP server");
+    let redirected =
+        support::sip_client::invite_over_udp(sip_b, "sip:+33123457000@b.test", "failover").await;
+    assert_eq!(
+        redirected.headers("Contact"),
+        ["<sip:desk@pbx.test>;q=1.0", "<tel:+33612345678>;q=0.9"],
+        "{}",
+        redirected.raw
+    );
+
+    // A limit set by the operator's command line (another process).
+    service
+        .set_number_max_calls("+33123457000", Some(3))
+        .await
+        .expect("limit");
+    let seen = wait_for_route(&client, &base_b, key, |_, b| {
+        b["limits"]["number_max_calls"] == 3
+    })
+    .await;
+    assert!(
+        seen < Duration::from_secs(1),
+        "the limit reached B after {seen:?}"
+    );
+
     let (status, _) = post(
         &client,
         &format!("{base_a}/api/did/release"),

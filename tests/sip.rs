@@ -38,7 +38,7 @@ async fn start_with(config: SipConfig) -> Server {
         DID.to_owned(),
         Lookup::Redirect {
             did: Arc::from(DID),
-            contact: Arc::from(TARGET),
+            contacts: Arc::from([Arc::from(TARGET)]),
         },
     );
     routes.insert(UNFORWARDED.to_owned(), Lookup::NoForward);

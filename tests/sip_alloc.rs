@@ -65,10 +65,27 @@ fn answering_requests_allocates_nothing_once_warm() {
         did.to_owned(),
         Lookup::Redirect {
             did: Arc::from(did),
-            contact: Arc::from("sip:+33612345678@gw.example.net;user=phone"),
+            contacts: Arc::from([Arc::from("sip:+33612345678@gw.example.net;user=phone")]),
         },
     );
     routes.insert("+33198765432".to_owned(), Lookup::NoForward);
+    // A full failover list: one 302 with five Contacts.
+    routes.insert(
+        "+33123456700".to_owned(),
+        Lookup::Redirect {
+            did: Arc::from("+33123456700"),
+            contacts: Arc::from(
+                [
+                    "sip:desk@pbx.example.com:5080;transport=tcp",
+                    "sip:+33612345678@gw.example.net;user=phone",
+                    "tel:+33698765432",
+                    "sip:+33123456700@[2001:db8::1]:5062",
+                    "sips:voicemail@vm.example.org",
+                ]
+                .map(Arc::from),
+            ),
+        },
+    );
     let table = Table(routes);
     let source: SocketAddr = "203.0.113.5:40000".parse().unwrap();
     let requests: Vec<(String, &str)> = vec![
@@ -88,6 +105,15 @@ fn answering_requests_allocates_nothing_once_warm() {
         (request("INVITE", "sip:0033123456789@h", ""), "302"),
         (request("INVITE", "tel:+33-1-23-45-67-89", ""), "302"),
         (request("INVITE", "sip:+33198765432@h", ""), "480"),
+        (request("INVITE", "sip:+33123456700@h", ""), "302"),
+        (
+            request(
+                "INVITE",
+                "sip:0033123456700@h",
+                "Diversion: <sip:+14155550111@a.example>;reason=no-answer\r\n",
+            ),
+            "302",
+        ),
         (request("INVITE", "sip:+33999999999@h", ""), "404"),
         (
             request("INVITE", "sip:+33123456789@h", "")
@@ -133,6 +159,10 @@ fn answering_requests_allocates_nothing_once_warm() {
             answer.starts_with(&format!("SIP/2.0 {status} ")),
             "{answer}"
         );
+        if text.contains("33123456700@") {
+            assert_eq!(answer.matches("\r\nContact: <").count(), 5, "{answer}");
+            assert!(answer.contains(";q=0.6\r\n"), "{answer}");
+        }
     }
     for (text, _) in &requests {
         let before = ALLOCATIONS.with(Cell::get);

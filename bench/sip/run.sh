@@ -29,12 +29,15 @@
 #   RATES="2000 4000" DURATION=5 TARGETS=didhub bash bench/sip/run.sh
 #   RTT_RATES="20000 40000" bash bench/sip/run.sh  # the sip_rtt series' rates
 #   KEEP_WORK=1 bash bench/sip/run.sh     # keep sipp's statistics, rtt files and the logs
+#   DESTINATIONS=5 TARGETS=didhub bash bench/sip/run.sh  # every 302 a 5-Contact failover list
 #
 # Needs sipp and Kamailio (apt-get install sip-tester kamailio) and python3.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
 NUMBERS=${NUMBERS:-100000}
+# Destinations per number (1 to 5); Kamailio's table keeps the first only.
+DESTINATIONS=${DESTINATIONS:-1}
 RATES=${RATES:-"5000 10000 15000 20000 25000 30000 40000 50000 60000 70000 80000"}
 DURATION=${DURATION:-10}
 TARGETS=${TARGETS:-"kamailio didhub"}
@@ -243,7 +246,7 @@ rtt_series() {
 echo "== loading $NUMBERS routed DIDs" >&2
 DB="$WORK/bench.db"
 $BIN/examples/bench_load --database "$DB" --numbers "$NUMBERS" --accounts $ACCOUNTS --tokens "$WORK/tokens.txt" \
-  --assign-and-forward --routes "$WORK/routes.csv" >&2
+  --assign-and-forward --destinations "$DESTINATIONS" --routes "$WORK/routes.csv" >&2
 [ "$(wc -l < "$WORK/routes.csv")" = "$NUMBERS" ] || { echo "expected $NUMBERS routes in $WORK/routes.csv" >&2; exit 1; }
 # sipp's injection file: the DIDs as dialled, in random order per call.
 { echo RANDOM; cut -d';' -f1 "$WORK/routes.csv" | sed 's/$/;/'; } > "$WORK/numbers.csv"

@@ -45,6 +45,13 @@ pub enum AccountCommand {
         #[arg(long, conflicts_with = "host")]
         clear: bool,
     },
+    /// Limit the concurrent calls to all of an account's numbers together
+    /// (`none` removes the limit); the operator's SBC enforces it.
+    Limit {
+        username: String,
+        #[arg(long, value_parser = super::number::parse_max_calls)]
+        max_calls: super::number::MaxCalls,
+    },
     /// Replace an account's password (read from standard input) and revoke its tokens.
     SetPassword {
         username: String,
@@ -169,6 +176,15 @@ pub async fn run(service: Service, command: AccountCommand) -> anyhow::Result<Ex
                 account.username,
                 account.pbx_host.as_deref().unwrap_or("(none)")
             );
+        }
+        AccountCommand::Limit {
+            username,
+            max_calls,
+        } => {
+            service
+                .set_account_max_calls(&username, max_calls.0)
+                .await?;
+            println!("{username}: at most {max_calls} concurrent calls");
         }
         AccountCommand::SetPassword { username, .. } => {
             let password = read_password()?;

@@ -4,6 +4,7 @@ mod account;
 mod backup;
 mod bounded;
 mod inventory;
+mod number;
 mod operator;
 mod remote;
 
@@ -56,6 +57,9 @@ pub enum Command {
     /// Manage customer accounts and their balances.
     #[command(subcommand)]
     Account(account::AccountCommand),
+    /// Operator settings of one number (capacity limit).
+    #[command(subcommand)]
+    Number(number::NumberCommand),
     /// Import, generate and inspect the number inventory.
     #[command(subcommand)]
     Inventory(inventory::InventoryCommand),
@@ -177,6 +181,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Inventory(command) => {
             inventory::run(operator_service(&cli.database).await?, command).await
+        }
+        Command::Number(command) => {
+            number::run(operator_service(&cli.database).await?, command).await
         }
         Command::Operator(command) => {
             operator::run(operator_service(&cli.database).await?, command).await

@@ -398,6 +398,13 @@ fn parse_sip_uri(text: &str, policy: ForwardPolicy) -> Result<String, ForwardErr
             "headers and angle brackets are not allowed",
         ));
     }
+    // SIP allows a comma in the user part, but FreeSWITCH's `bridge` splits
+    // destinations on it (and on `|`): such a target would ring strangers.
+    if user_host.contains([',', '|']) {
+        return Err(ForwardError::BadSipUri(
+            "commas are not allowed (they separate destinations in FreeSWITCH)",
+        ));
+    }
     let (user, host_port) = user_host
         .rsplit_once('@')
         .ok_or(ForwardError::BadSipUri("a user part is required"))?;
@@ -529,6 +536,8 @@ mod tests {
             "sip:alice@example.com;lr",
             "sip:al%zzice@example.com",
             "<sip:alice@example.com>",
+            "sip:a,b@example.com",
+            "sip:a%2Cb,c@example.com:5060",
         ] {
             assert!(
                 parse(ForwardType::Sip, bad).is_err(),

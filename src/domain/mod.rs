@@ -5,6 +5,7 @@ pub mod call;
 pub mod catalogue;
 pub mod deny;
 pub mod did_type;
+pub mod failover;
 pub mod forward;
 pub mod money;
 pub mod number_gen;

@@ -12,6 +12,24 @@ pub struct RoutingPolicy {
     /// The DISA service; `{did}` and `{code}` are replaced by the dialled DID and
     /// the forward's DISA profile code (empty when none).
     pub disa_uri: Option<String>,
+    /// Host of the `Diversion` URI handed to SBCs (`--sip-domain`).
+    pub sip_domain: Option<String>,
+    /// Refuse `pstn` forwards while there is no PSTN gateway.
+    pub require_pstn_gateway: bool,
+    /// The sofia profile of FreeSWITCH bridges; `None`: `external`.
+    pub freeswitch_profile: Option<String>,
+}
+
+impl RoutingPolicy {
+    /// Where lookups say a call was diverted from: the operator's domain, or a
+    /// name that cannot resolve (RFC 6761) rather than a made-up real one.
+    pub fn diversion_host(&self) -> &str {
+        self.sip_domain.as_deref().unwrap_or("didhub.invalid")
+    }
+
+    pub fn freeswitch_profile(&self) -> &str {
+        self.freeswitch_profile.as_deref().unwrap_or("external")
+    }
 }
 
 /// The URI a call to `did` (E.164) is redirected to, or `None` when the target
@@ -67,6 +85,7 @@ mod tests {
         let full = RoutingPolicy {
             pstn_gateway: Some("gw.operator.example:5080".into()),
             disa_uri: Some("sip:disa-{did}@disa.operator.example;code={code}".into()),
+            ..RoutingPolicy::default()
         };
         let pstn = target(ForwardType::Pstn, "+33612345678");
         assert_eq!(

@@ -6,7 +6,7 @@ use super::input::ApiInput;
 use super::wire::*;
 use crate::domain::DidType;
 use crate::domain::billing::rfc3339;
-use crate::service::{AssignRequest, SearchPage, SearchQuery};
+use crate::service::{AssignRequest, ForwardRequest, SearchPage, SearchQuery};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
@@ -184,22 +184,94 @@ pub async fn list(State(state): State<AppState>, input: ApiInput) -> ApiResult<L
     }))
 }
 
-/// Point a number at an extension, a PSTN number, a SIP URI, the DISA service or an IP.
+/// Point a number at an extension, a PSTN number, a SIP URI, the DISA service
+/// or an IP; or at up to five of them, tried in order (`forwards` in JSON, or
+/// `type`/`destination`/`timeout_seconds` repeated in a form). `type=none` or
+/// an empty list removes the forward.
 #[utoipa::path(post, path = "/api/did/forward", tag = "provisioning",
     responses((status = 200, body = DidJson),
-              (status = 400, description = "invalid_forward_type, invalid_destination, destination_not_allowed (a refused address, a host name resolving to one, or a denied PSTN prefix), destination_unresolvable, or invalid_characters", body = ErrorBody),
+              (status = 400, description = "invalid_forward_type, invalid_destination, invalid_timeout, too_many_forwards, destination_not_allowed (a refused address, a host name resolving to one, or a denied PSTN prefix), destination_unresolvable, or invalid_characters", body = ErrorBody),
               (status = 404, body = ErrorBody),
-              (status = 422, description = "pbx_host_required or disa_not_configured", body = ErrorBody)))]
+              (status = 422, description = "pbx_host_required, disa_not_configured or pstn_gateway_required", body = ErrorBody)))]
 pub async fn forward(State(state): State<AppState>, input: ApiInput) -> ApiResult<DidJson> {
     let account_id = account_of(&state, &input).await?;
     let did_id = input.positive_id("did_id")?;
-    let kind = input.required("type")?;
-    let destination = input.raw("destination").unwrap_or("");
+    let requests = forward_requests(&input)?;
     let did = state
         .service
-        .set_forward(account_id, did_id, kind, destination)
+        .set_forward(account_id, did_id, &requests)
         .await?;
     Ok(Json(DidJson::from(&did)))
+}
+
+/// The destinations of a `did/forward` request, in order.
+fn forward_requests(input: &ApiInput) -> Result<Vec<ForwardRequest>, ApiError> {
+    if let Some(items) = input.forwards() {
+        if ["type", "destination", "timeout_seconds"]
+            .iter()
+            .any(|name| input.raw(name).is_some())
+        {
+            return Err(ApiError::bad_request(
+                "invalid_body",
+                "give either forwards or type, destination and timeout_seconds, not both",
+            ));
+        }
+        return Ok(items
+            .iter()
+            .map(|item| ForwardRequest {
+                kind: item.kind.clone(),
+                destination: item.destination.clone(),
+                timeout_seconds: item.timeout_seconds,
+            })
+            .collect());
+    }
+    let kind = input.required("type")?;
+    let (kinds, destinations, timeouts) = (
+        input.all("type"),
+        input.all("destination"),
+        input.all("timeout_seconds"),
+    );
+    if kinds.len() <= 1 {
+        // The seed's single-destination form (or JSON with flat fields).
+        return Ok(vec![ForwardRequest {
+            kind: kind.to_owned(),
+            destination: input.raw("destination").unwrap_or("").to_owned(),
+            timeout_seconds: parse_timeout(input.raw("timeout_seconds").unwrap_or(""))?,
+        }]);
+    }
+    if destinations.len() != kinds.len() || !(timeouts.is_empty() || timeouts.len() == kinds.len())
+    {
+        return Err(ApiError::bad_request(
+            "invalid_body",
+            "repeat destination (and timeout_seconds, if given) once per type, in the same order",
+        ));
+    }
+    kinds
+        .iter()
+        .enumerate()
+        .map(|(i, kind)| {
+            Ok(ForwardRequest {
+                kind: kind.clone(),
+                destination: destinations[i].clone(),
+                timeout_seconds: timeouts
+                    .get(i)
+                    .map(|t| parse_timeout(t))
+                    .transpose()?
+                    .flatten(),
+            })
+        })
+        .collect()
+}
+
+/// A form's `timeout_seconds`: empty means none.
+fn parse_timeout(text: &str) -> Result<Option<i64>, ApiError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|_| ApiError::bad_request("invalid_timeout", "timeout_seconds must be an integer"))
 }
 
 /// Give a number up: it leaves the account at once, without refund.
@@ -275,6 +347,9 @@ mod tests {
                 assigned_at: None,
                 paid_through: None,
                 forward: None,
+                forwards: Vec::new(),
+                max_calls: None,
+                account_max_calls: None,
             },
             rendered: OnceLock::new(),
         })

@@ -15,7 +15,7 @@ const MAX_FIELDS: usize = 64;
 
 /// Every field some handler reads. Others are ignored whatever their name,
 /// length or type, as the OpenAPI document promises (`additionalProperties`).
-const KNOWN_FIELDS: [&str; 17] = [
+const KNOWN_FIELDS: [&str; 18] = [
     "token",
     "username",
     "password",
@@ -29,6 +29,7 @@ const KNOWN_FIELDS: [&str; 17] = [
     "did_id",
     "idempotency_key",
     "destination",
+    "timeout_seconds",
     // Call records (`/api/did/calls`).
     "status",
     "from",
@@ -36,14 +37,22 @@ const KNOWN_FIELDS: [&str; 17] = [
     "until",
 ];
 
+/// The fields a form may repeat: `did/forward`'s destinations, in order.
+const LIST_FIELDS: [&str; 3] = ["type", "destination", "timeout_seconds"];
+
 /// The known fields a JSON body may give as a number; the others take strings only,
 /// so that `{"contains": 12}` is refused as the document's `type: string` says.
-const NUMERIC_FIELDS: [&str; 4] = ["did_id", "limit", "since", "until"];
+const NUMERIC_FIELDS: [&str; 5] = ["did_id", "limit", "timeout_seconds", "since", "until"];
 
 /// The flat string fields of a request body plus the headers that stand in for fields.
 #[derive(Debug, Default)]
 pub struct ApiInput {
+    /// Each field's value (a repeated [`LIST_FIELDS`] member's first one).
     fields: HashMap<String, String>,
+    /// Every value of each [`LIST_FIELDS`] member a form gave, in order.
+    lists: HashMap<String, Vec<String>>,
+    /// A JSON body's `forwards` list.
+    forwards: Option<Vec<ForwardItem>>,
     bearer: Option<String>,
     idempotency_key: Option<String>,
     peer: Option<IpAddr>,
@@ -88,6 +97,16 @@ impl ApiInput {
                 })
             })
             .transpose()
+    }
+
+    /// Every value a form gave for a [`LIST_FIELDS`] member, in order.
+    pub fn all(&self, name: &str) -> &[String] {
+        self.lists.get(name).map_or(&[], Vec::as_slice)
+    }
+
+    /// The `forwards` list of a JSON body.
+    pub fn forwards(&self) -> Option<&[ForwardItem]> {
+        self.forwards.as_deref()
     }
 
     /// The caller's token: the `Authorization: Bearer` header wins over the field.
@@ -141,6 +160,18 @@ fn bearer(headers: &HeaderMap) -> Option<String> {
         .then(|| token.trim().to_owned())
 }
 
+/// One element of a JSON `forwards` list.
+/// Members not listed are ignored, as everywhere in the API.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct ForwardItem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub destination: String,
+    #[serde(default)]
+    pub timeout_seconds: Option<i64>,
+}
+
 fn insert_field(
     fields: &mut HashMap<String, String>,
     name: String,
@@ -169,14 +200,44 @@ fn insert_field(
     Ok(())
 }
 
-fn parse_form(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
+/// What a body holds, whichever its encoding.
+#[derive(Debug, Default)]
+struct Parsed {
+    fields: HashMap<String, String>,
+    lists: HashMap<String, Vec<String>>,
+    forwards: Option<Vec<ForwardItem>>,
+}
+
+fn parse_form(body: &[u8]) -> Result<Parsed, ApiError> {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_bytes(body)
         .map_err(|_| ApiError::bad_request("invalid_body", "body is not valid form data"))?;
-    let mut fields = HashMap::new();
+    let mut parsed = Parsed::default();
     for (name, value) in pairs {
-        insert_field(&mut fields, name, value)?;
+        if LIST_FIELDS.contains(&name.as_str()) {
+            let list = parsed.lists.entry(name.clone()).or_default();
+            list.push(value.clone());
+            if list.len() > 1 {
+                refuse_control_chars(&name, &value)?;
+                continue;
+            }
+        }
+        insert_field(&mut parsed.fields, name, value)?;
     }
-    Ok(fields)
+    Ok(parsed)
+}
+
+fn parse_forwards(value: serde_json::Value) -> Result<Option<Vec<ForwardItem>>, ApiError> {
+    let items: Option<Vec<ForwardItem>> = serde_json::from_value(value).map_err(|e| {
+        ApiError::bad_request(
+            "invalid_field",
+            format!("forwards must be a list of {{type, destination, timeout_seconds}}: {e}"),
+        )
+    })?;
+    for item in items.iter().flatten() {
+        refuse_control_chars("type", &item.kind)?;
+        refuse_control_chars("destination", &item.destination)?;
+    }
+    Ok(items)
 }
 
 /// A JSON object's members in order, duplicates kept, so that a repeated field
@@ -220,12 +281,23 @@ fn integer_text(number: &serde_json::Number) -> String {
     }
 }
 
-fn parse_json(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
+fn parse_json(body: &[u8]) -> Result<Parsed, ApiError> {
     let Members(members) = serde_json::from_slice(body).map_err(|e| {
         ApiError::bad_request("invalid_body", format!("body must be a JSON object: {e}"))
     })?;
     let mut fields = HashMap::new();
+    let mut forwards = None;
     for (name, value) in members {
+        if name == "forwards" {
+            if forwards.is_some() {
+                return Err(ApiError::bad_request(
+                    "invalid_body",
+                    "field forwards is given twice",
+                ));
+            }
+            forwards = Some(parse_forwards(value)?);
+            continue;
+        }
         if !KNOWN_FIELDS.contains(&name.as_str()) {
             continue;
         }
@@ -250,7 +322,11 @@ fn parse_json(body: &[u8]) -> Result<HashMap<String, String>, ApiError> {
         };
         insert_field(&mut fields, name, text)?;
     }
-    Ok(fields)
+    Ok(Parsed {
+        fields,
+        lists: HashMap::new(),
+        forwards: forwards.flatten(),
+    })
 }
 
 impl<S: Send + Sync> FromRequest<S> for ApiInput {
@@ -299,8 +375,8 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
                     ApiError::bad_request("invalid_body", "could not read the request body")
                 }
             })?;
-        let fields = if body.iter().all(u8::is_ascii_whitespace) {
-            HashMap::new()
+        let parsed = if body.iter().all(u8::is_ascii_whitespace) {
+            Parsed::default()
         } else {
             match content_type.as_deref() {
                 Some("application/json") => parse_json(&body)?,
@@ -315,7 +391,9 @@ impl<S: Send + Sync> FromRequest<S> for ApiInput {
             }
         };
         Ok(ApiInput {
-            fields,
+            fields: parsed.fields,
+            lists: parsed.lists,
+            forwards: parsed.forwards,
             bearer,
             idempotency_key,
             peer,
@@ -329,15 +407,18 @@ mod tests {
 
     #[test]
     fn json_numbers_and_strings_become_fields() {
-        let fields =
-            parse_json(br#"{"did_id": 12, "token": "abc", "cursor": null}"#).expect("valid");
+        let fields = parse_json(br#"{"did_id": 12, "token": "abc", "cursor": null}"#)
+            .expect("valid")
+            .fields;
         assert_eq!(fields.get("did_id").map(String::as_str), Some("12"));
         assert_eq!(fields.get("token").map(String::as_str), Some("abc"));
         assert!(!fields.contains_key("cursor"));
         assert!(parse_json(br#"{"did_id": [1]}"#).is_err());
         assert!(parse_json(br#"{"did_id": true}"#).is_err());
         assert!(parse_json(br#"{"contains": 12}"#).is_err());
-        let whole = parse_json(br#"{"did_id": 420.0, "limit": 1.5}"#).expect("valid");
+        let whole = parse_json(br#"{"did_id": 420.0, "limit": 1.5}"#)
+            .expect("valid")
+            .fields;
         assert_eq!(whole.get("did_id").map(String::as_str), Some("420"));
         assert_eq!(whole.get("limit").map(String::as_str), Some("1.5"));
         assert!(parse_json(b"[1,2]").is_err());
@@ -375,5 +456,36 @@ mod tests {
         assert!(parse_form(b"did_id=1&did_id=2").is_err());
         // Fields no handler reads are ignored, repeated or not.
         assert!(parse_form(b"a=1&a=2").is_ok());
+    }
+
+    #[test]
+    fn forms_keep_repeated_destinations_in_order() {
+        let parsed =
+            parse_form(b"type=sip&destination=a&type=pstn&destination=b&timeout_seconds=20")
+                .expect("valid");
+        assert_eq!(parsed.lists["type"], ["sip", "pstn"]);
+        assert_eq!(parsed.lists["destination"], ["a", "b"]);
+        assert_eq!(parsed.fields["type"], "sip");
+        assert!(parse_form(b"type=sip&type=a%00b").is_err());
+    }
+
+    #[test]
+    fn json_forwards_are_a_list_of_objects() {
+        let parsed = parse_json(
+            br#"{"did_id": 1, "forwards": [{"type": "sip", "destination": "a", "timeout_seconds": 20}, {"type": "none"}]}"#,
+        )
+        .expect("valid");
+        let forwards = parsed.forwards.expect("forwards");
+        assert_eq!(forwards.len(), 2);
+        assert_eq!(forwards[0].timeout_seconds, Some(20));
+        assert_eq!(forwards[1].destination, "");
+        for bad in [
+            &br#"{"forwards": "sip"}"#[..],
+            br#"{"forwards": [{"destination": "a"}]}"#,
+            br#"{"forwards": [{"type": "sip", "timeout_seconds": "x"}]}"#,
+            br#"{"forwards": [{"type": "sip", "destination": "a\u0000"}]}"#,
+        ] {
+            assert!(parse_json(bad).is_err(), "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

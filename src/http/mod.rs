@@ -4,6 +4,7 @@ pub mod admin;
 mod calls;
 mod compat;
 pub mod error;
+mod freeswitch;
 mod input;
 mod metrics;
 mod openapi;
@@ -73,7 +74,7 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/api/did/release", post(compat::release))
         .route("/api/did/calls", post(calls::list))
         .route("/v1/calls", post(calls::record))
-        .route("/v1/routing/freeswitch", post(routing::freeswitch))
+        .route("/v1/routing/freeswitch", post(freeswitch::freeswitch))
         .route("/v1/routing/{number}", get(routing::lookup))
         .route("/v1/routing/{number}/kamailio", get(routing::kamailio))
         .route("/openapi.json", get(openapi::serve))

@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations. A copy is
 //! committed as `openapi.json`; a test fails when the two drift apart.
 
-use super::{admin, calls, compat, routing};
+use super::{admin, calls, compat, freeswitch, routing};
 use axum::Json;
 use serde_json::{Value, json};
 use utoipa::Modify;
@@ -26,7 +26,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         calls::record,
         routing::lookup,
         routing::kamailio,
-        routing::freeswitch,
+        freeswitch::freeswitch,
         admin::accounts::create,
         admin::accounts::list,
         admin::accounts::show,
@@ -44,6 +44,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         admin::inventory::reprice,
         admin::numbers::show,
         admin::numbers::release,
+        admin::limits::number,
+        admin::limits::account,
         admin::stats::stats,
     ),
     modifiers(&RoutingKey),

@@ -5,21 +5,29 @@
 use super::AppState;
 use super::error::error_response;
 use crate::domain::text::refused_char;
-use crate::service::Route;
-use axum::body::Bytes;
+use crate::service::{Destination, Limits, Route};
+use crate::sip::number::{Scratch, to_e164};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use serde::Serialize;
-use std::collections::HashMap;
 use std::sync::Arc;
 use subtle::ConstantTimeEq;
 use utoipa::ToSchema;
 
-/// Normalises the `{number}` of a lookup URL: `+33…`, `33…`, `0033…`, with
-/// separators, all name the same DID.
+/// Normalises the `{number}` of a lookup URL as the SIP server reads a
+/// Request-URI (`+33…`, `0033…`, `011…`, `%2B33…`, `+33 (0)1…`, a national
+/// number with its `;phone-context=+33`), also accepting digits with the
+/// separators people type.
 pub(super) fn e164(text: &str) -> Option<String> {
+    let mut scratch: Scratch = Default::default();
+    to_e164(text.trim().as_bytes(), &mut scratch)
+        .map(|number| number.into_owned())
+        .or_else(|| plain_e164(text))
+}
+
+fn plain_e164(text: &str) -> Option<String> {
     let trimmed = text.trim();
     let digits: String = trimmed
         .strip_prefix('+')
@@ -107,7 +115,7 @@ fn authorised_route(
 
 /// A 400 `invalid_characters` naming the first field that carries a control
 /// character: such text is no number and, echoed into XML, not even a document.
-fn control_char_refusal<'a>(
+pub(super) fn control_char_refusal<'a>(
     fields: impl IntoIterator<Item = (&'a str, &'a str)>,
 ) -> Option<Response> {
     fields.into_iter().find_map(|(name, value)| {
@@ -129,18 +137,49 @@ pub struct RouteAccountJson {
     pub username: String,
 }
 
+/// One destination, in the order calls try them.
+#[derive(Serialize, ToSchema)]
+pub struct RouteForwardJson {
+    /// extension, pstn, sip, access_number or ip.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Where calls go (`sip:`, `sips:` or `tel:` URI).
+    pub target: String,
+    /// Seconds it rings before the next destination is tried; null: no limit of its own.
+    pub timeout_seconds: Option<u16>,
+}
+
+/// Maximum concurrent calls the SBC should allow; null: no limit.
+#[derive(Serialize, ToSchema)]
+pub struct RouteLimitsJson {
+    pub number_max_calls: Option<i64>,
+    pub account_max_calls: Option<i64>,
+}
+
+impl From<Limits> for RouteLimitsJson {
+    fn from(limits: Limits) -> RouteLimitsJson {
+        RouteLimitsJson {
+            number_max_calls: limits.number_max_calls,
+            account_max_calls: limits.account_max_calls,
+        }
+    }
+}
+
 #[derive(Serialize, ToSchema)]
 pub struct RouteJson {
     /// The DID, E.164.
     pub did: String,
     pub did_id: i64,
-    /// `forwarded` or `not_forwarded`.
+    /// `forwarded`, or `not_forwarded` (answer the call 480).
     pub status: String,
-    /// extension, pstn, sip, access_number or ip; null when not forwarded.
+    /// The first destination's type; null when not forwarded.
     #[serde(rename = "type")]
     pub kind: Option<String>,
-    /// Where calls go (`sip:`, `sips:` or `tel:` URI); null when not forwarded.
+    /// The first destination (`sip:`, `sips:` or `tel:` URI); null when not forwarded.
     pub target: Option<String>,
+    /// Every destination, in order; empty when not forwarded.
+    pub forwards: Vec<RouteForwardJson>,
+    pub limits: RouteLimitsJson,
     pub account: RouteAccountJson,
 }
 
@@ -148,7 +187,7 @@ pub struct RouteJson {
 #[utoipa::path(get, path = "/v1/routing/{number}", tag = "routing",
     params(("number" = String, Path, description = "The DID: +33123456789, 33123456789 or 0033123456789")),
     security(("routing_key" = [])),
-    responses((status = 200, body = RouteJson),
+    responses((status = 200, description = "Owned: `status` says whether (and `forwards` where) calls go", body = RouteJson),
               (status = 400, description = "invalid_characters: a control character in the number", body = super::error::ErrorBody),
               (status = 401, body = super::error::ErrorBody),
               (status = 404, description = "did_not_found: nobody owns this number", body = super::error::ErrorBody)))]
@@ -164,14 +203,19 @@ pub async fn lookup(
     axum::Json(RouteJson {
         did: route.did.to_string(),
         did_id: route.did_id,
-        status: if route.contact.is_some() {
-            "forwarded"
-        } else {
-            "not_forwarded"
-        }
-        .to_owned(),
-        kind: route.kind.map(|k| k.code().to_owned()),
-        target: route.contact.as_deref().map(str::to_owned),
+        status: route.status().code().to_owned(),
+        kind: route.first().map(|d| d.kind.code().to_owned()),
+        target: route.first().map(|d| d.contact.to_string()),
+        forwards: route
+            .destinations
+            .iter()
+            .map(|d| RouteForwardJson {
+                kind: d.kind.code().to_owned(),
+                target: d.contact.to_string(),
+                timeout_seconds: d.timeout_seconds,
+            })
+            .collect(),
+        limits: route.limits.into(),
         account: RouteAccountJson {
             id: route.account_id,
             username: route.username.to_string(),
@@ -180,16 +224,19 @@ pub async fn lookup(
     .into_response()
 }
 
-/// Kamailio `rtjson` routing document (fetch with `http_async_query`, then
-/// `rtjson_init_routes`): one serial route to the target, carrying the dialled
-/// DID in a `Diversion` header.
+/// Kamailio `rtjson` routing document (fetch with `http_client_query`, then
+/// `rtjson_init_routes`): one serial route per destination, in order, each
+/// carrying the dialled DID in a `Diversion` header (applied by
+/// `rtjson_update_branch` in a `branch_route`) and its ring timeout as
+/// `fr_timer`/`fr_inv_timer` (ms, read by rtjson per branch). The `didhub`
+/// member (ignored by rtjson) carries the status and the limits for the script.
 #[utoipa::path(get, path = "/v1/routing/{number}/kamailio", tag = "routing",
     params(("number" = String, Path, description = "The DID")),
     security(("routing_key" = [])),
-    responses((status = 200, description = "rtjson document"),
+    responses((status = 200, description = "rtjson document; `routes` is empty unless `didhub.status` is `forwarded` (answer 480)"),
               (status = 400, description = "invalid_characters: a control character in the number", body = super::error::ErrorBody),
               (status = 401, body = super::error::ErrorBody),
-              (status = 404, description = "did_not_found, or not_forwarded (reply 480)", body = super::error::ErrorBody)))]
+              (status = 404, description = "did_not_found: nobody owns this number", body = super::error::ErrorBody)))]
 pub async fn kamailio(
     State(state): State<AppState>,
     Path(number): Path<String>,
@@ -199,114 +246,45 @@ pub async fn kamailio(
         Ok(route) => route,
         Err(refused) => return *refused,
     };
-    let Some(contact) = route.contact.as_deref() else {
-        return error_response(
-            StatusCode::NOT_FOUND,
-            "not_forwarded",
-            "the number is not forwarded anywhere",
-        );
-    };
+    let diversion = format!(
+        "Diversion: <sip:{}@{}>;reason=unconditional\r\n",
+        route.did,
+        state.service.settings().routing.diversion_host()
+    );
+    let routes: Vec<serde_json::Value> = route
+        .destinations
+        .iter()
+        .map(|d| rtjson_route(d, &diversion))
+        .collect();
     axum::Json(serde_json::json!({
         "version": "1.0",
         "routing": "serial",
-        "routes": [{
-            "uri": contact,
-            "headers": {
-                "extra": format!("Diversion: <sip:{}@didhub.invalid>;reason=unconditional\r\n", route.did),
-            },
-        }],
+        "routes": routes,
+        "didhub": {
+            "status": route.status().code(),
+            "did": &*route.did,
+            "account_id": route.account_id,
+            "number_max_calls": route.limits.number_max_calls,
+            "account_max_calls": route.limits.account_max_calls,
+        },
     }))
     .into_response()
 }
 
-fn xml_escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            _ => out.push(c),
-        }
+/// One rtjson route. The ring timeout bounds both the wait for a first
+/// answer (`fr_timer`) and the ringing (`fr_inv_timer`), so that a dead
+/// destination fails over as soon as one that does not pick up.
+fn rtjson_route(destination: &Destination, diversion: &str) -> serde_json::Value {
+    let mut route = serde_json::json!({
+        "uri": &*destination.contact,
+        "headers": { "extra": diversion },
+    });
+    if let Some(seconds) = destination.timeout_seconds {
+        let ms = u32::from(seconds) * 1000;
+        route["fr_timer"] = ms.into();
+        route["fr_inv_timer"] = ms.into();
     }
-    out
-}
-
-const XML_NOT_FOUND: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n\
-<document type=\"freeswitch/xml\">\n  <section name=\"result\">\n    <result status=\"not found\"/>\n  </section>\n</document>\n";
-
-fn xml(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "text/xml; charset=utf-8")], body).into_response()
-}
-
-/// FreeSWITCH `mod_xml_curl` dialplan binding: answers the dialplan section
-/// with an extension that bridges the call to the DID's target (PSTN targets
-/// without a gateway are transferred to the same context, for FreeSWITCH's own
-/// PSTN routing). Unknown or unforwarded numbers get the standard "not found".
-#[utoipa::path(post, path = "/v1/routing/freeswitch", tag = "routing",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded",
-                 description = "mod_xml_curl's fields: section, Caller-Destination-Number (or destination_number), Caller-Context"),
-    security(("routing_key" = [])),
-    responses((status = 200, description = "freeswitch/xml document", content_type = "text/xml"),
-              (status = 400, description = "invalid_characters: a control character in a field", body = super::error::ErrorBody),
-              (status = 401, body = super::error::ErrorBody)))]
-pub async fn freeswitch(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    if let Some(denied) = refusal(&state, &headers) {
-        return denied;
-    }
-    let fields: HashMap<String, String> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
-    if let Some(refused) =
-        control_char_refusal(fields.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-    {
-        return refused;
-    }
-    if fields.get("section").is_some_and(|s| s != "dialplan") {
-        return xml(XML_NOT_FOUND.to_owned());
-    }
-    let dialled = fields
-        .get("Caller-Destination-Number")
-        .or_else(|| fields.get("destination_number"))
-        .map(String::as_str)
-        .unwrap_or("");
-    let context = fields
-        .get("Caller-Context")
-        .or_else(|| fields.get("Hunt-Context"))
-        .map(String::as_str)
-        .filter(|c| !c.is_empty())
-        .unwrap_or("public");
-    let Some(route) = e164(dialled).and_then(|n| state.service.route(&n)) else {
-        return xml(XML_NOT_FOUND.to_owned());
-    };
-    let Some(contact) = route.contact.as_deref() else {
-        return xml(XML_NOT_FOUND.to_owned());
-    };
-    let action = match contact.strip_prefix("tel:") {
-        Some(number) => format!(
-            "<action application=\"transfer\" data=\"{} XML {}\"/>",
-            xml_escape(number),
-            xml_escape(context)
-        ),
-        None => format!(
-            "<action application=\"bridge\" data=\"sofia/external/{}\"/>",
-            xml_escape(contact)
-        ),
-    };
-    let digits = route.did.trim_start_matches('+');
-    xml(format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"no\"?>\n\
-<document type=\"freeswitch/xml\">\n  <section name=\"dialplan\" description=\"didhub\">\n    <context name=\"{context}\">\n      \
-<extension name=\"didhub_{digits}\">\n        <condition field=\"destination_number\" expression=\"^(\\+|00)?{digits}$\">\n          \
-<action application=\"set\" data=\"sip_h_Diversion=&lt;sip:{did}@didhub.invalid&gt;;reason=unconditional\"/>\n          \
-{action}\n        </condition>\n      </extension>\n    </context>\n  </section>\n</document>\n",
-        context = xml_escape(context),
-        did = xml_escape(&route.did),
-    ))
+    route
 }
 
 #[cfg(test)]
@@ -326,13 +304,5 @@ mod tests {
         for bad in ["", "+", "abc", "+331234567890123456", "sip:+33123456789@x"] {
             assert_eq!(e164(bad), None, "{bad}");
         }
-    }
-
-    #[test]
-    fn xml_special_characters_are_escaped() {
-        assert_eq!(
-            xml_escape("<a href=\"x\">&'"),
-            "&lt;a href=&quot;x&quot;&gt;&amp;&apos;"
-        );
     }
 }

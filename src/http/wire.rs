@@ -2,7 +2,7 @@
 //! strings in the currency's minor digits; times are RFC 3339 UTC.
 
 use crate::domain::billing::rfc3339;
-use crate::service::{Did, DidStatus, LedgerEntry, Purchase};
+use crate::service::{Did, DidStatus, Forward, LedgerEntry, Purchase};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -12,6 +12,19 @@ pub struct ForwardingJson {
     #[serde(rename = "type")]
     pub kind: String,
     pub destination: String,
+    /// Seconds this destination rings before the next is tried; absent:
+    /// until the caller or the SBC gives up.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<u16>,
+}
+
+/// Maximum concurrent calls, set by the operator; null: no limit.
+#[derive(Serialize, ToSchema)]
+pub struct LimitsJson {
+    /// Calls to this number at once.
+    pub number_max_calls: Option<i64>,
+    /// Calls to all the account's numbers together at once.
+    pub account_max_calls: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -42,6 +55,13 @@ pub struct DidJson {
     /// Present on owned numbers: null until a forward is set.
     #[serde(skip_serializing_if = "is_unowned")]
     pub forwarding: Option<Option<ForwardingJson>>,
+    /// Present on owned numbers: every destination, in the order calls try
+    /// them (`forwarding` is the first); empty when not forwarded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwards: Option<Vec<ForwardingJson>>,
+    /// Present on owned numbers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub limits: Option<LimitsJson>,
     /// In `did/list`: the calls reported to this number (kept for the retention period).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calls: Option<CallCountsJson>,
@@ -79,6 +99,16 @@ fn is_unowned(forwarding: &Option<Option<ForwardingJson>>) -> bool {
     forwarding.is_none()
 }
 
+impl From<&Forward> for ForwardingJson {
+    fn from(forward: &Forward) -> ForwardingJson {
+        ForwardingJson {
+            kind: forward.kind.clone(),
+            destination: forward.destination.clone(),
+            timeout_seconds: forward.timeout_seconds,
+        }
+    }
+}
+
 impl From<&Did> for DidJson {
     fn from(did: &Did) -> DidJson {
         let currency = did.currency();
@@ -107,11 +137,11 @@ impl From<&Did> for DidJson {
             .to_owned(),
             assigned_at: did.assigned_at.map(rfc3339),
             paid_through: did.paid_through.map(rfc3339),
-            forwarding: owned.then(|| {
-                did.forward.as_ref().map(|f| ForwardingJson {
-                    kind: f.kind.clone(),
-                    destination: f.destination.clone(),
-                })
+            forwarding: owned.then(|| did.forward.as_ref().map(ForwardingJson::from)),
+            forwards: owned.then(|| did.forwards.iter().map(ForwardingJson::from).collect()),
+            limits: owned.then_some(LimitsJson {
+                number_max_calls: did.max_calls,
+                account_max_calls: did.account_max_calls,
             }),
             calls: None,
         }

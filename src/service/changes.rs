@@ -4,6 +4,7 @@
 
 use super::{Result, Service};
 use crate::store::{Tx, dids};
+use std::sync::Arc;
 
 impl Service {
     /// Announces `subject` (see `Store::announce_change`) inside `tx`.
@@ -29,8 +30,15 @@ impl Service {
                 did: did.number.as_str().into(),
                 account_id,
                 username: username.into(),
-                kind: None,
-                contact: None,
+                destinations: Vec::new(),
+                contacts: Arc::from([]),
+                // The account's limit is read with the number's next refresh
+                // (setting a forward does one): until then calls get 480, so
+                // there is nothing for the SBC to limit.
+                limits: super::Limits {
+                    number_max_calls: did.max_calls,
+                    account_max_calls: None,
+                },
             }),
         );
         // Removing cannot fail: there is no row to convert.

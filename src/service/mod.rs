@@ -9,6 +9,7 @@ mod calls;
 mod changes;
 mod error;
 mod inventory;
+mod limits;
 mod numbers;
 mod operators;
 mod passwords;
@@ -32,11 +33,11 @@ pub use inventory::{CsvMode, GenerateReport, ImportReport, RowProblem};
 pub fn inventory_columns() -> &'static str {
     inventory::IMPORT_COLUMNS
 }
-pub use numbers::Released;
+pub use numbers::{ForwardRequest, Released};
 pub use operators::{OPERATOR_KEY_PREFIX, Operator, OperatorKeyInfo};
 pub use purchase::{AssignRequest, Charge, Purchase};
 pub use resolve::{HostResolver, Resolution, ResolveError, SystemResolver};
-pub use routing::{Route, RouteTable};
+pub use routing::{Destination, Limits, Route, RouteStatus, RouteTable};
 pub use search::{SearchPage, SearchQuery};
 pub use shelf::OnSale;
 pub use views::{Did, DidStatus, Forward, LedgerEntry};

@@ -4,11 +4,47 @@
 //! arrive as announcements (see `changes`).
 
 use super::{Result, Service};
+use crate::domain::ForwardType;
+use crate::domain::failover::{self, RingTimeout, StoredDestination};
 use crate::domain::routing::{RoutingPolicy, contact_uri};
-use crate::domain::{ForwardTarget, ForwardType};
 use crate::store::dids::{self, RouteRow};
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, RwLock};
+
+/// What a lookup says about an owned number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteStatus {
+    /// Calls go to the destinations, in order.
+    Forwarded,
+    /// Owned, but calls go nowhere (no forward, or none usable): 480.
+    NotForwarded,
+}
+
+impl RouteStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            RouteStatus::Forwarded => "forwarded",
+            RouteStatus::NotForwarded => "not_forwarded",
+        }
+    }
+}
+
+/// One place a call is sent to, in failover order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub kind: ForwardType,
+    /// The `sip:`, `sips:` or `tel:` URI calls are sent to.
+    pub contact: Arc<str>,
+    /// How long it rings before the next destination is tried.
+    pub timeout_seconds: Option<u16>,
+}
+
+/// Maximum concurrent calls, for the SBC to enforce; `None`: no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Limits {
+    pub number_max_calls: Option<i64>,
+    pub account_max_calls: Option<i64>,
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -17,11 +53,29 @@ pub struct Route {
     pub did: Arc<str>,
     pub account_id: i64,
     pub username: Arc<str>,
-    /// The forward type, when the number is forwarded.
-    pub kind: Option<ForwardType>,
-    /// Where calls go; `None` when the number is not forwarded (or its target
-    /// needs configuration that is missing, such as the account's PBX host).
-    pub contact: Option<Arc<str>>,
+    /// Where calls go, in order; empty when the number is not forwarded
+    /// (destinations whose target needs configuration that is missing, such as
+    /// the account's PBX host, are left out).
+    pub destinations: Vec<Destination>,
+    /// The destinations' contacts, shared as is with the SIP server so that
+    /// answering an INVITE copies no string.
+    pub contacts: Arc<[Arc<str>]>,
+    pub limits: Limits,
+}
+
+impl Route {
+    pub fn status(&self) -> RouteStatus {
+        if self.destinations.is_empty() {
+            RouteStatus::NotForwarded
+        } else {
+            RouteStatus::Forwarded
+        }
+    }
+
+    /// Where calls go first.
+    pub fn first(&self) -> Option<&Destination> {
+        self.destinations.first()
+    }
 }
 
 /// Numbers are keyed by their digits as an integer: an E.164 number has at
@@ -90,23 +144,48 @@ impl RouteTable {
 }
 
 fn route_from(row: RouteRow, policy: &RoutingPolicy) -> Route {
-    let kind = row.forward_type.as_deref().and_then(ForwardType::parse);
-    let contact = match (kind, row.forward_destination.as_deref()) {
-        // A suspended owner's numbers answer as unavailable (not forwarded).
-        _ if row.owner_inactive => None,
-        (Some(kind), Some(destination)) => ForwardTarget::from_stored(kind, destination)
-            .and_then(|target| contact_uri(&row.number, &target, row.pbx_host.as_deref(), policy))
-            .map(Arc::from),
-        _ => None,
+    // A suspended owner's numbers answer as unavailable (not forwarded).
+    let destinations: Vec<Destination> = if row.owner_inactive {
+        Vec::new()
+    } else {
+        failover::decode(
+            row.forwards.as_deref(),
+            row.forward_type.as_deref(),
+            row.forward_destination.as_deref(),
+        )
+        .iter()
+        .filter_map(|stored| destination(&row, stored, policy))
+        .collect()
     };
     Route {
         did_id: row.did_id,
+        contacts: destinations
+            .iter()
+            .map(|d| Arc::clone(&d.contact))
+            .collect(),
+        destinations,
+        limits: Limits {
+            number_max_calls: row.number_max_calls,
+            account_max_calls: row.account_max_calls,
+        },
         did: Arc::from(row.number),
         account_id: row.account_id,
         username: Arc::from(row.username),
-        kind: contact.as_ref().and(kind),
-        contact,
     }
+}
+
+fn destination(
+    row: &RouteRow,
+    stored: &StoredDestination,
+    policy: &RoutingPolicy,
+) -> Option<Destination> {
+    let target = stored.target()?;
+    let contact = contact_uri(&row.number, &target, row.pbx_host.as_deref(), policy)?;
+    Some(Destination {
+        kind: target.kind(),
+        contact: Arc::from(contact),
+        timeout_seconds: stored.timeout_seconds.map(RingTimeout::seconds),
+    })
 }
 
 impl Service {

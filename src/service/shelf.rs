@@ -210,6 +210,8 @@ mod tests {
             aging_until: None,
             forward_type: None,
             forward_destination: None,
+            forwards: None,
+            max_calls: None,
             updated_at: 0,
         }
     }

@@ -1,5 +1,6 @@
 //! What the use cases hand back: typed, not yet formatted for any wire.
 
+use crate::domain::failover::{self, RingTimeout, StoredDestination};
 use crate::domain::{Currency, DidType, ForwardType};
 use crate::store::dids::DidRow;
 use crate::store::ledger::EntryRow;
@@ -17,6 +18,18 @@ pub enum DidStatus {
 pub struct Forward {
     pub kind: String,
     pub destination: String,
+    /// How long this destination rings before the next is tried.
+    pub timeout_seconds: Option<u16>,
+}
+
+impl From<StoredDestination> for Forward {
+    fn from(stored: StoredDestination) -> Forward {
+        Forward {
+            kind: stored.kind,
+            destination: stored.destination,
+            timeout_seconds: stored.timeout_seconds.map(RingTimeout::seconds),
+        }
+    }
 }
 
 /// A number as its owner (or a prospective buyer) sees it.
@@ -33,7 +46,15 @@ pub struct Did {
     pub status: DidStatus,
     pub assigned_at: Option<i64>,
     pub paid_through: Option<i64>,
+    /// The first of [`Did::forwards`], where calls go first.
     pub forward: Option<Forward>,
+    /// Every destination, in the order they are tried.
+    pub forwards: Vec<Forward>,
+    /// Maximum concurrent calls to this number, set by the operator.
+    pub max_calls: Option<i64>,
+    /// Maximum concurrent calls to all the owner's numbers, when known (it is
+    /// filled in for the owner's own listings).
+    pub account_max_calls: Option<i64>,
 }
 
 impl Did {
@@ -60,10 +81,14 @@ impl TryFrom<DidRow> for Did {
             "aging" => DidStatus::Aging,
             _ => return Err(corrupt("status")),
         };
-        let forward = match (row.forward_type, row.forward_destination) {
-            (Some(kind), Some(destination)) => Some(Forward { kind, destination }),
-            _ => None,
-        };
+        let forwards: Vec<Forward> = failover::decode(
+            row.forwards.as_deref(),
+            row.forward_type.as_deref(),
+            row.forward_destination.as_deref(),
+        )
+        .into_iter()
+        .map(Forward::from)
+        .collect();
         Ok(Did {
             id: row.id,
             number: row.number,
@@ -76,7 +101,10 @@ impl TryFrom<DidRow> for Did {
             status,
             assigned_at: row.assigned_at,
             paid_through: row.paid_through,
-            forward,
+            forward: forwards.first().cloned(),
+            forwards,
+            max_calls: row.max_calls,
+            account_max_calls: None,
         })
     }
 }

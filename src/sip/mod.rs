@@ -31,21 +31,32 @@ pub enum Lookup {
     Unknown,
     /// Owned, but not forwarded anywhere: 480.
     NoForward,
-    /// Forwarded: 302 with this `Contact`.
+    /// Forwarded: 302 with these `Contact`s, tried in order.
     Redirect {
         /// The DID in E.164 ("+33123456789"), for the `Diversion` header.
         did: Arc<str>,
-        /// The complete target URI, e.g. `sip:+33612345678@gw.example;user=phone`,
-        /// `tel:+33612345678`, `sip:alice@example.com:5080`.
-        contact: Arc<str>,
+        /// The complete target URIs, first choice first, e.g.
+        /// `sip:+33612345678@gw.example;user=phone`, `tel:+33612345678`,
+        /// `sip:alice@example.com:5080`. Never empty; at most
+        /// [`MAX_CONTACTS`] are written.
+        contacts: Arc<[Arc<str>]>,
     },
 }
+
+/// The most `Contact`s one 302 carries (the failover list's limit).
+pub const MAX_CONTACTS: usize = 5;
 
 /// Where calls go. Implemented by the service's route table; lookups must be
 /// cheap (memory only), they run once per INVITE.
 pub trait RouteSource: Send + Sync + 'static {
     /// `number` is E.164 with the leading "+".
     fn lookup(&self, number: &str) -> Lookup;
+
+    /// The host of the `Diversion` URI in 302s (`--sip-domain`); `None`
+    /// uses the host the request was addressed to.
+    fn diversion_host(&self) -> Option<&str> {
+        None
+    }
 }
 
 mod allow;

@@ -4,8 +4,9 @@
 
 use super::number::{Scratch, to_e164};
 use super::parse::{
-    Name, Problem, RequestUri, Scheme, UriError, Via, comma_values, list_values, name_addr_params,
-    params, parse_cseq, parse_length, parse_request_uri, parse_summarised, parse_u32, parse_via,
+    Name, Problem, Request, RequestUri, Scheme, Summary, UriError, Via, comma_values, list_values,
+    name_addr_params, params, parse_cseq, parse_length, parse_request_uri, parse_summarised,
+    parse_u32, parse_via,
 };
 use super::{Lookup, RouteSource, Transport};
 use std::io::Write as _;
@@ -69,6 +70,12 @@ pub fn respond_to(
 /// Via asked with `rport`, else at the Via's sent-by port (default 5060).
 /// `None` means no answer (ACK, responses, garbage, unaddressable requests);
 /// `out` is cleared either way.
+///
+/// The steps, in RFC 3261's order: find what every answer echoes
+/// ([`echo_of`]), check the version and the message's shape
+/// ([`malformation`]), then Max-Forwards, the method, the Request-URI's
+/// scheme and `Require` ([`refusal`]), and finally answer OPTIONS or look the
+/// INVITE's number up ([`answer_invite`]).
 fn decide(
     request: &[u8],
     transport: Transport,
@@ -82,23 +89,70 @@ fn decide(
     if req.method == b"ACK" {
         return None;
     }
-
-    // Everything a response must echo has to be there, and the top Via's
-    // sent-by readable; if not, the request is dropped, as there is no one
-    // to address a 400 to. Fields present but malformed are echoed as
-    // written in a 400 (RFC 4475 §3.1.2).
     let top = comma_values(s.via?).find(|v| !v.is_empty())?;
     let via = parse_via(top)?;
-    let from = s.from.filter(|v| !v.is_empty())?;
+    let ctx = echo_of(&s, &via, source)?;
+    let destination = reply_address(transport, source, &via)?;
+
+    if !req.version.eq_ignore_ascii_case(b"SIP/2.0") {
+        ctx.simple(out, "505 Version Not Supported");
+        return Some(destination);
+    }
+    let uri = parse_request_uri(req.uri);
+    let max_forwards = match malformation(&req, &s, &via, transport, uri.as_ref().err()) {
+        Err(problem) => {
+            ctx.start(out, "400 Bad Request");
+            out.extend_from_slice(b"Warning: 399 didhub \"");
+            out.extend_from_slice(problem.text().as_bytes());
+            out.extend_from_slice(b"\"\r\n");
+            ctx.finish(out);
+            return Some(destination);
+        }
+        Ok(max_forwards) => max_forwards,
+    };
+    if refusal(&ctx, &req, &s, max_forwards, uri.is_ok(), out) {
+        return Some(destination);
+    }
+    match uri {
+        Ok(uri) if req.method == b"INVITE" => answer_invite(&ctx, &uri, &s, routes, out),
+        _ => {
+            ctx.start(out, "200 OK");
+            out.extend_from_slice(
+                concat!("Allow: ", allow!(), "\r\nAccept: application/sdp\r\n").as_bytes(),
+            );
+            ctx.finish(out);
+        }
+    }
+    Some(destination)
+}
+
+/// Everything a response must echo, or `None` when something is missing and
+/// the request is dropped, as there is no one to address a 400 to. Fields
+/// present but malformed are echoed as written in a 400 (RFC 4475 §3.1.2).
+fn echo_of<'a>(s: &Summary<'a>, via: &'a Via<'a>, source: SocketAddr) -> Option<Echo<'a>> {
     let to = s.to.filter(|v| !v.is_empty())?;
     let to_params = name_addr_params(to).filter(|p| params(p).valid());
     let to_has_tag = to_params.is_some_and(|p| params(p).find(b"tag").is_some());
     let call_id = s.call_id.filter(|v| !v.is_empty())?;
     let cseq = s.cseq.filter(|v| !v.is_empty())?;
-    let cseq_method = parse_cseq(cseq).map(|(_, method)| method);
+    Some(Echo {
+        vias: s.vias,
+        via,
+        source,
+        from: s.from.filter(|v| !v.is_empty())?,
+        to,
+        // A To too broken to say whether it has a tag gets none added.
+        to_tag: (to_params.is_some() && !to_has_tag)
+            .then(|| to_tag(call_id, cseq, via.branch.unwrap_or_default())),
+        call_id,
+        cseq,
+    })
+}
 
-    let destination = match transport {
-        Transport::Tcp => source,
+/// Where a UDP answer goes (see [`decide`]); `None` for an unusable `rport`.
+fn reply_address(transport: Transport, source: SocketAddr, via: &Via<'_>) -> Option<SocketAddr> {
+    match transport {
+        Transport::Tcp => Some(source),
         Transport::Udp => {
             let port = match via.rport {
                 Some(None) => source.port(),
@@ -109,56 +163,49 @@ fn decide(
             };
             // The address as received (an IPv4-mapped one stays mapped, as the
             // socket it goes out on may be IPv6).
-            SocketAddr::new(source.ip(), port)
+            Some(SocketAddr::new(source.ip(), port))
         }
-    };
-    let ctx = Echo {
-        vias: s.vias,
-        via: &via,
-        source,
-        from,
-        to,
-        // A To too broken to say whether it has a tag gets none added.
-        to_tag: (to_params.is_some() && !to_has_tag)
-            .then(|| to_tag(call_id, cseq, via.branch.unwrap_or_default())),
-        call_id,
-        cseq,
-    };
-
-    if !req.version.eq_ignore_ascii_case(b"SIP/2.0") {
-        ctx.simple(out, "505 Version Not Supported");
-        return Some(destination);
     }
+}
 
+/// The first reason to answer 400, if any; otherwise the Max-Forwards value.
+fn malformation(
+    req: &Request<'_>,
+    s: &Summary<'_>,
+    via: &Via<'_>,
+    transport: Transport,
+    uri_error: Option<&UriError>,
+) -> Result<Option<u32>, Problem> {
     let mut problem = s.problem;
     if via.malformed_params {
         problem.get_or_insert(Problem::BadVia);
     }
-    if name_addr_params(from).is_none() {
+    if s.from.and_then(name_addr_params).is_none() {
         problem.get_or_insert(Problem::BadFrom);
     }
-    if to_params.is_none() {
+    if s.to
+        .and_then(name_addr_params)
+        .filter(|p| params(p).valid())
+        .is_none()
+    {
         problem.get_or_insert(Problem::BadTo);
     }
     if !req.complete {
         problem.get_or_insert(Problem::NoBlankLine);
     }
-    match s.content_length {
+    match s.content_length.map(parse_length) {
         None if transport == Transport::Tcp => {
             problem.get_or_insert(Problem::MissingContentLength);
         }
-        None => {}
-        Some(v) => match parse_length(v) {
-            None => {
-                problem.get_or_insert(Problem::BadContentLength);
-            }
-            Some(n) if n > req.body.len() => {
-                problem.get_or_insert(Problem::TruncatedBody);
-            }
-            Some(_) => {}
-        },
+        Some(None) => {
+            problem.get_or_insert(Problem::BadContentLength);
+        }
+        Some(Some(n)) if n > req.body.len() => {
+            problem.get_or_insert(Problem::TruncatedBody);
+        }
+        _ => {}
     }
-    match cseq_method {
+    match s.cseq.and_then(parse_cseq).map(|(_, method)| method) {
         None => {
             problem.get_or_insert(Problem::BadCSeq);
         }
@@ -167,56 +214,55 @@ fn decide(
         }
         Some(_) => {}
     }
-    let max_forwards = match s.max_forwards {
-        None => None,
-        Some(v) => {
-            let parsed = parse_u32(v);
-            if parsed.is_none() {
-                problem.get_or_insert(Problem::BadMaxForwards);
-            }
-            parsed
-        }
-    };
-    let uri = parse_request_uri(req.uri);
-    if uri == Err(UriError::Malformed) {
+    let max_forwards = s.max_forwards.map(parse_u32);
+    if max_forwards == Some(None) {
+        problem.get_or_insert(Problem::BadMaxForwards);
+    }
+    if uri_error == Some(&UriError::Malformed) {
         problem.get_or_insert(Problem::BadRequestUri);
     }
-    if let Some(problem) = problem {
-        ctx.start(out, "400 Bad Request");
-        out.extend_from_slice(b"Warning: 399 didhub \"");
-        out.extend_from_slice(problem.text().as_bytes());
-        out.extend_from_slice(b"\"\r\n");
-        ctx.finish(out);
-        return Some(destination);
+    match problem {
+        Some(problem) => Err(problem),
+        None => Ok(max_forwards.flatten()),
     }
+}
 
+/// Writes the refusal of a well-formed request that will not be routed, if
+/// it is one: 483, then (RFC 3261 §8.2) the method (405, or 481 for CANCEL),
+/// the Request-URI's scheme (416), `Require` (420). `true` when written.
+fn refusal(
+    ctx: &Echo<'_>,
+    req: &Request<'_>,
+    s: &Summary<'_>,
+    max_forwards: Option<u32>,
+    uri_usable: bool,
+    out: &mut Vec<u8>,
+) -> bool {
     // OPTIONS: we are its final recipient, even at Max-Forwards 0 (§16.3).
     let options = req.method == b"OPTIONS";
     if max_forwards == Some(0) && !options {
         ctx.simple(out, "483 Too Many Hops");
-        return Some(destination);
+        return true;
     }
-    // RFC 3261 §8.2: the method first (405), then the Request-URI's scheme
-    // (416), then Require (420).
     match req.method {
         b"INVITE" | b"OPTIONS" => {}
         // Every INVITE is answered at once with a final response, so there is
         // never a pending INVITE transaction to cancel (RFC 3261 §9.2).
         b"CANCEL" => {
             ctx.simple(out, "481 Call/Transaction Does Not Exist");
-            return Some(destination);
+            return true;
         }
         _ => {
             ctx.start(out, "405 Method Not Allowed");
             out.extend_from_slice(concat!("Allow: ", allow!(), "\r\n").as_bytes());
             ctx.finish(out);
-            return Some(destination);
+            return true;
         }
     }
-    let Ok(uri) = uri else {
+    if !uri_usable {
         ctx.simple(out, "416 Unsupported URI Scheme");
-        return Some(destination);
-    };
+        return true;
+    }
     // No extension is supported, so any option tag in Require is refused
     // (RFC 3261 §8.2.2.3).
     if s.require {
@@ -230,43 +276,57 @@ fn decide(
         }
         out.extend_from_slice(b"\r\n");
         ctx.finish(out);
-        return Some(destination);
+        return true;
     }
-    if options {
-        ctx.start(out, "200 OK");
-        out.extend_from_slice(
-            concat!("Allow: ", allow!(), "\r\nAccept: application/sdp\r\n").as_bytes(),
-        );
-        ctx.finish(out);
-        return Some(destination);
-    }
+    false
+}
 
+/// The `q` of each Contact of a multi-Contact 302, first choice first: the
+/// caller tries them in descending `q` order (RFC 3261 §8.1.3.4, §16.6 step
+/// 1), one at a time since no two are equal.
+const Q_VALUES: [&str; super::MAX_CONTACTS] = ["1.0", "0.9", "0.8", "0.7", "0.6"];
+
+/// 404 for a number nobody owns, 480 for one forwarded nowhere, else a 302
+/// with one `Contact` per destination and our `Diversion` ahead of earlier ones.
+fn answer_invite(
+    ctx: &Echo<'_>,
+    uri: &RequestUri<'_>,
+    s: &Summary<'_>,
+    routes: &dyn RouteSource,
+    out: &mut Vec<u8>,
+) {
     let mut scratch: Scratch = Default::default();
     let lookup = match uri.user.and_then(|u| to_e164(u, &mut scratch)) {
         Some(number) => routes.lookup(&number),
         None => Lookup::Unknown,
     };
-    match lookup {
-        Lookup::Unknown => ctx.simple(out, "404 Not Found"),
-        Lookup::NoForward => ctx.simple(out, "480 Temporarily Unavailable"),
-        Lookup::Redirect { did, contact } => {
-            let clean = |s: &str| !s.is_empty() && !s.bytes().any(|b| b < 0x20 || b == 0x7f);
-            if !clean(&did) || !clean(&contact) {
-                tracing::error!(did = %did.escape_debug(), "route with an unusable DID or contact");
-                ctx.simple(out, "500 Server Internal Error");
-                return Some(destination);
-            }
-            ctx.start(out, "302 Moved Temporarily");
-            out.extend_from_slice(b"Contact: <");
-            out.extend_from_slice(contact.as_bytes());
-            out.extend_from_slice(b">\r\nDiversion: <");
-            write_diversion_uri(out, &uri, &did);
-            out.extend_from_slice(b">;reason=unconditional\r\n");
-            write_earlier_diversions(out, s.diversions);
-            ctx.finish(out);
-        }
+    let (did, contacts) = match lookup {
+        Lookup::Unknown => return ctx.simple(out, "404 Not Found"),
+        Lookup::NoForward => return ctx.simple(out, "480 Temporarily Unavailable"),
+        Lookup::Redirect { did, contacts } => (did, contacts),
+    };
+    let clean = |s: &str| !s.is_empty() && !s.bytes().any(|b| b < 0x20 || b == 0x7f);
+    if !clean(&did) || contacts.is_empty() || !contacts.iter().all(|c| clean(c)) {
+        tracing::error!(did = %did.escape_debug(), "route with an unusable DID or contact");
+        return ctx.simple(out, "500 Server Internal Error");
     }
-    Some(destination)
+    ctx.start(out, "302 Moved Temporarily");
+    let several = contacts.len() > 1;
+    for (contact, q) in contacts.iter().zip(Q_VALUES) {
+        out.extend_from_slice(b"Contact: <");
+        out.extend_from_slice(contact.as_bytes());
+        out.push(b'>');
+        if several {
+            out.extend_from_slice(b";q=");
+            out.extend_from_slice(q.as_bytes());
+        }
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"Diversion: <");
+    write_diversion_uri(out, uri, &did, routes.diversion_host());
+    out.extend_from_slice(b">;reason=unconditional\r\n");
+    write_earlier_diversions(out, s.diversions);
+    ctx.finish(out);
 }
 
 /// The diversions the call went through before reaching us follow ours, in
@@ -280,7 +340,9 @@ fn write_earlier_diversions(out: &mut Vec<u8>, lines: &[u8]) {
     }
 }
 
-fn write_diversion_uri(out: &mut Vec<u8>, uri: &RequestUri<'_>, did: &str) {
+/// Our `Diversion` URI: the DID at `--sip-domain` when set, else at the host
+/// the request was addressed to (a `tel:` request has none: `tel:` it stays).
+fn write_diversion_uri(out: &mut Vec<u8>, uri: &RequestUri<'_>, did: &str, host: Option<&str>) {
     let scheme: &[u8] = match uri.scheme {
         Scheme::Sip => b"sip:",
         Scheme::Sips => b"sips:",
@@ -290,7 +352,7 @@ fn write_diversion_uri(out: &mut Vec<u8>, uri: &RequestUri<'_>, did: &str) {
     out.extend_from_slice(did.as_bytes());
     if uri.scheme != Scheme::Tel {
         out.push(b'@');
-        out.extend_from_slice(uri.host);
+        out.extend_from_slice(host.map_or(uri.host, str::as_bytes));
     }
 }
 

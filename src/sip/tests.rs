@@ -30,7 +30,7 @@ fn table() -> Table {
         DID.to_owned(),
         Lookup::Redirect {
             did: Arc::from(DID),
-            contact: Arc::from(TARGET),
+            contacts: Arc::from([Arc::from(TARGET)]),
         },
     );
     map.insert(UNFORWARDED.to_owned(), Lookup::NoForward);
@@ -1098,7 +1098,7 @@ fn a_route_with_a_broken_contact_gets_500_not_a_broken_response() {
         fn lookup(&self, number: &str) -> Lookup {
             Lookup::Redirect {
                 did: Arc::from(number),
-                contact: Arc::from("sip:x@y\r\nEvil: 1"),
+                contacts: Arc::from([Arc::from("sip:x@y\r\nEvil: 1")]),
             }
         }
     }

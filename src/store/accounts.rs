@@ -254,3 +254,33 @@ pub async fn close_if_empty<'e>(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// The operator's limit of concurrent calls to all of an account's numbers;
+/// `false` if there is no such account.
+pub async fn set_max_calls<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+    max_calls: Option<i64>,
+) -> Result<bool, sqlx::Error> {
+    let result = sqlx::query("UPDATE accounts SET max_calls = $1 WHERE id = $2")
+        .bind(max_calls)
+        .bind(id)
+        .execute(db)
+        .await?;
+    Ok(result.rows_affected() > 0)
+}
+
+/// An account's limit of concurrent calls; `None`: no limit (or no account).
+pub async fn max_calls<'e>(
+    db: impl Executor<'e, Database = Any>,
+    id: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    let row = sqlx::query("SELECT max_calls FROM accounts WHERE id = $1")
+        .bind(id)
+        .fetch_optional(db)
+        .await?;
+    Ok(match row {
+        Some(row) => row.try_get("max_calls")?,
+        None => None,
+    })
+}

@@ -23,13 +23,18 @@ pub struct DidRow {
     pub aging_until: Option<i64>,
     pub forward_type: Option<String>,
     pub forward_destination: Option<String>,
+    /// The ordered destinations as JSON (see `domain::failover`); `None` on
+    /// rows forwarded before failover existed, which have the first only.
+    pub forwards: Option<String>,
+    /// Maximum concurrent calls to the number; `None`: no limit.
+    pub max_calls: Option<i64>,
     pub updated_at: i64,
 }
 
 macro_rules! did_columns {
     () => {
         "id, number, country, did_type, region, currency, setup_minor, monthly_minor, status, \
-         account_id, assigned_at, paid_through, aging_until, forward_type, forward_destination, updated_at"
+         account_id, assigned_at, paid_through, aging_until, forward_type, forward_destination, forwards, max_calls, updated_at"
     };
 }
 
@@ -50,6 +55,8 @@ fn from_row(row: &AnyRow) -> Result<DidRow, sqlx::Error> {
         aging_until: row.try_get("aging_until")?,
         forward_type: row.try_get("forward_type")?,
         forward_destination: row.try_get("forward_destination")?,
+        forwards: row.try_get("forwards")?,
+        max_calls: row.try_get("max_calls")?,
         updated_at: row.try_get("updated_at")?,
     })
 }
@@ -118,6 +125,9 @@ pub struct RouteRow {
     pub pbx_host: Option<String>,
     pub forward_type: Option<String>,
     pub forward_destination: Option<String>,
+    pub forwards: Option<String>,
+    pub number_max_calls: Option<i64>,
+    pub account_max_calls: Option<i64>,
     /// The owner is not active (suspended or closed): calls are not forwarded.
     pub owner_inactive: bool,
 }
@@ -126,7 +136,8 @@ macro_rules! route_select {
     ($where:literal) => {
         concat!(
             "SELECT d.id AS did_id, d.number, d.account_id, a.username, a.pbx_host, d.forward_type, \
-             d.forward_destination, a.status AS owner_status FROM dids d JOIN accounts a ON a.id = d.account_id \
+             d.forward_destination, d.forwards, d.max_calls AS number_max_calls, \
+             a.max_calls AS account_max_calls, a.status AS owner_status FROM dids d JOIN accounts a ON a.id = d.account_id \
              WHERE d.status = 'assigned'",
             $where
         )
@@ -142,6 +153,9 @@ fn route_from_row(row: &AnyRow) -> Result<RouteRow, sqlx::Error> {
         pbx_host: row.try_get("pbx_host")?,
         forward_type: row.try_get("forward_type")?,
         forward_destination: row.try_get("forward_destination")?,
+        forwards: row.try_get("forwards")?,
+        number_max_calls: row.try_get("number_max_calls")?,
+        account_max_calls: row.try_get("account_max_calls")?,
         owner_inactive: row.try_get::<String, _>("owner_status")? != "active",
     })
 }
@@ -215,7 +229,7 @@ pub async fn claim<'e>(
 ) -> Result<Option<DidRow>, sqlx::Error> {
     sqlx::query(concat!(
         "UPDATE dids SET status = 'assigned', account_id = $1, assigned_at = $2, paid_through = $3, \
-         aging_until = NULL, forward_type = NULL, forward_destination = NULL, updated_at = $2 \
+         aging_until = NULL, forward_type = NULL, forward_destination = NULL, forwards = NULL, updated_at = $2 \
          WHERE id = $4 AND status = 'available' RETURNING ",
         did_columns!()
     ))
@@ -230,24 +244,49 @@ pub async fn claim<'e>(
     .transpose()
 }
 
+/// The forward of an owned number, as the list's first destination plus the
+/// whole list (`None` for each removes it); `None` if the account does not hold it.
 pub async fn set_forward<'e>(
     db: impl Executor<'e, Database = Any>,
     id: i64,
     account_id: i64,
-    forward_type: &str,
-    destination: &str,
+    first: Option<(&str, &str)>,
+    forwards: Option<&str>,
     now: i64,
 ) -> Result<Option<DidRow>, sqlx::Error> {
     sqlx::query(concat!(
-        "UPDATE dids SET forward_type = $1, forward_destination = $2, updated_at = $3 \
-         WHERE id = $4 AND account_id = $5 AND status = 'assigned' RETURNING ",
+        "UPDATE dids SET forward_type = $1, forward_destination = $2, forwards = $3, updated_at = $4 \
+         WHERE id = $5 AND account_id = $6 AND status = 'assigned' RETURNING ",
         did_columns!()
     ))
-    .bind(forward_type)
-    .bind(destination)
+    .bind(first.map(|(kind, _)| kind))
+    .bind(first.map(|(_, destination)| destination))
+    .bind(forwards)
     .bind(now)
     .bind(id)
     .bind(account_id)
+    .fetch_optional(db)
+    .await?
+    .as_ref()
+    .map(from_row)
+    .transpose()
+}
+
+/// The operator's limit of concurrent calls to a number (assigned or not);
+/// `None` if there is no such number.
+pub async fn set_max_calls<'e>(
+    db: impl Executor<'e, Database = Any>,
+    number: &str,
+    max_calls: Option<i64>,
+    now: i64,
+) -> Result<Option<DidRow>, sqlx::Error> {
+    sqlx::query(concat!(
+        "UPDATE dids SET max_calls = $1, updated_at = $2 WHERE number = $3 RETURNING ",
+        did_columns!()
+    ))
+    .bind(max_calls)
+    .bind(now)
+    .bind(number)
     .fetch_optional(db)
     .await?
     .as_ref()
@@ -265,7 +304,7 @@ pub async fn release<'e>(
 ) -> Result<Option<DidRow>, sqlx::Error> {
     sqlx::query(concat!(
         "UPDATE dids SET status = 'aging', account_id = NULL, assigned_at = NULL, paid_through = NULL, \
-         aging_until = $1, forward_type = NULL, forward_destination = NULL, updated_at = $2 \
+         aging_until = $1, forward_type = NULL, forward_destination = NULL, forwards = NULL, updated_at = $2 \
          WHERE id = $3 AND account_id = $4 AND status = 'assigned' RETURNING ",
         did_columns!()
     ))

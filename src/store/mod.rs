@@ -335,6 +335,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "admin audit",
                 include_str!("../../migrations/sqlite/0101_admin_audit.sql"),
             ),
+            // Routing (failover, limits): 150-159.
+            (
+                150,
+                "failover and limits",
+                include_str!("../../migrations/sqlite/0150_failover_limits.sql"),
+            ),
             // Call records (SBC CDRs): 160-169.
             (
                 160,
@@ -362,6 +368,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 101,
                 "admin audit",
                 include_str!("../../migrations/postgres/0101_admin_audit.sql"),
+            ),
+            // Routing (failover, limits): 150-159.
+            (
+                150,
+                "failover and limits",
+                include_str!("../../migrations/postgres/0150_failover_limits.sql"),
             ),
             // Call records (SBC CDRs): 160-169.
             (

@@ -130,6 +130,18 @@ fn endpoint_table(id: i64) -> Vec<(Method, String, Option<Value>, Role)> {
             Role::Support,
         ),
         (
+            Method::PATCH,
+            format!("{account}/limits"),
+            Some(json!({"max_calls": 10})),
+            Role::Support,
+        ),
+        (
+            Method::PATCH,
+            "/admin/v1/numbers/+33123456789/limits".to_owned(),
+            Some(json!({"max_calls": 2})),
+            Role::Support,
+        ),
+        (
             Method::GET,
             format!("{account}/ledger"),
             None,

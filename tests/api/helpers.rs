@@ -49,6 +49,7 @@ pub fn test_settings() -> service::Settings {
         routing: didhub::domain::routing::RoutingPolicy {
             pstn_gateway: None,
             disa_uri: Some("sip:disa@disa.operator.test".to_owned()),
+            ..Default::default()
         },
         resolver: Arc::new(crate::support::dns::TestDns),
         ..service::Settings::default()

@@ -17,6 +17,8 @@ mod call_records;
 mod calls;
 mod connections;
 mod contract;
+mod failover;
+mod freeswitch;
 mod input;
 mod metrics;
 mod numbers;

@@ -131,9 +131,11 @@ on_both_backends! {
         let token = app.account_with_balance("alice", 10_00).await;
         let did_id = app.buy(&token, "FR", FR_LANDLINE_1).await;
 
+        // Owned but not forwarded is an answer (480), not an unknown number (404).
         let unforwarded = app.get_routing(&format!("{ROUTE}/kamailio")).await;
-        assert_eq!(unforwarded.status, StatusCode::NOT_FOUND);
-        assert_eq!(unforwarded.code(), "not_forwarded");
+        assert_eq!(unforwarded.status, StatusCode::OK);
+        assert_eq!(unforwarded.body["routes"], serde_json::json!([]));
+        assert_eq!(unforwarded.body["didhub"]["status"], "not_forwarded");
 
         app.forward(&token, &did_id, "sip", "sip:alice@pbx.example.com").await;
         let doc = app.get_routing(&format!("{ROUTE}/kamailio")).await;
@@ -177,11 +179,13 @@ on_both_backends! {
         );
         assert!(bridged.contains("sip_h_Diversion=&lt;sip:+33123456789@didhub.invalid&gt;"), "{bridged}");
 
+        // A tel: destination goes back through the dialplan, in the request's
+        // context, as a leg of the bridge (so that it can fail over too).
         app.forward(&token, &did_id, "pstn", "+33612345678").await;
-        let transferred = ask("+33123456789").await;
+        let looped = ask("+33123456789").await;
         assert!(
-            transferred.contains("<action application=\"transfer\" data=\"+33612345678 XML public\"/>"),
-            "{transferred}"
+            looped.contains("<action application=\"bridge\" data=\"loopback/+33612345678/public\"/>"),
+            "{looped}"
         );
         let unknown = ask("+33999999999").await;
         assert!(unknown.contains("not found"), "{unknown}");

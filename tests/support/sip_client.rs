@@ -21,6 +21,17 @@ impl SipAnswer {
         SipAnswer { status, raw }
     }
 
+    /// The values of every header named `name` (case-insensitive), in order.
+    pub fn headers(&self, name: &str) -> Vec<&str> {
+        self.raw
+            .lines()
+            .filter_map(|line| {
+                let (n, v) = line.split_once(':')?;
+                n.trim().eq_ignore_ascii_case(name).then(|| v.trim())
+            })
+            .collect()
+    }
+
     /// The value of the first header named `name` (case-insensitive).
     pub fn header(&self, name: &str) -> Option<&str> {
         self.raw.lines().find_map(|line| {

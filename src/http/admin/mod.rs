@@ -5,6 +5,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod inventory;
+pub mod limits;
 pub mod money;
 pub mod numbers;
 pub mod stats;
@@ -30,6 +31,7 @@ pub fn router() -> Router<AppState> {
         .merge(audit::router())
         .merge(inventory::router())
         .merge(numbers::router())
+        .merge(limits::router())
         .merge(stats::router())
 }
 

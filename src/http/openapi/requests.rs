@@ -286,15 +286,11 @@ fn forms() -> Vec<(&'static str, &'static str, Vec<FieldSpec>)> {
                 did_id(),
                 FieldSpec {
                     name: "type",
-                    field: Field::OneOf(
-                        crate::domain::ForwardType::ALL
-                            .iter()
-                            .map(|t| t.code().to_owned())
-                            .collect(),
-                        true,
-                    ),
+                    field: Field::OneOf(forward_types(), true),
                     required: true,
-                    description: "How to read `destination`.",
+                    description: "How to read `destination`; `none` removes the forward. \
+                                  Repeat type, destination (and timeout_seconds) in order \
+                                  for up to 5 destinations tried one after another.",
                 },
                 text(
                     "destination",
@@ -304,9 +300,66 @@ fn forms() -> Vec<(&'static str, &'static str, Vec<FieldSpec>)> {
                      IP[:port], extension digits, or an optional DISA profile code for \
                      access_number. Checked against `type`: 400 invalid_destination.",
                 ),
+                timeout_seconds(),
             ],
         ),
     ]
+}
+
+fn forward_types() -> Vec<String> {
+    crate::domain::ForwardType::ALL
+        .iter()
+        .map(|t| t.code().to_owned())
+        .chain(["none".to_owned()])
+        .collect()
+}
+
+fn timeout_seconds() -> FieldSpec {
+    FieldSpec {
+        name: "timeout_seconds",
+        field: Field::Integer {
+            min: 5,
+            max: 120,
+            text: integer_text("[5-9]|[1-9][0-9]|1[01][0-9]|120", true),
+        },
+        required: false,
+        description: "Seconds the destination rings before the next is tried (5 to 120).",
+    }
+}
+
+/// JSON's ordered list of destinations, instead of `type` and `destination`.
+fn forwards_schema() -> Value {
+    let mut item = object_schema(
+        &[
+            FieldSpec {
+                name: "type",
+                field: Field::OneOf(forward_types(), true),
+                required: true,
+                description: "",
+            },
+            FieldSpec {
+                name: "destination",
+                field: Field::Text { non_blank: false },
+                required: false,
+                description: "",
+            },
+            timeout_seconds(),
+        ],
+        true,
+    );
+    // Inside the list the timeout is a JSON integer, not text.
+    item["properties"]["timeout_seconds"] = json!({
+        "anyOf": [{"type": "integer", "minimum": 5, "maximum": 120}, {"type": "null"}],
+        "description": "Seconds the destination rings before the next is tried.",
+    });
+    json!({
+        "anyOf": [
+            {"type": "array", "maxItems": 5, "items": item},
+            {"type": "null"},
+        ],
+        "description": "The destinations in the order calls try them (at most 5; empty: no forward). \
+                        Instead of type and destination.",
+    })
 }
 
 fn field_schema(spec: &FieldSpec, json_body: bool) -> Value {
@@ -410,6 +463,18 @@ pub fn add_request_bodies(doc: &mut Value) {
                 },
             },
         });
+        if path == "/api/did/forward" {
+            let json = &mut doc["components"]["schemas"][&json_name];
+            json["properties"]["forwards"] = forwards_schema();
+            json["required"] = json!(["did_id"]);
+            // Optional in JSON (`forwards` may stand instead), so null reads as absent.
+            let mut kind = json["properties"]["type"].take();
+            let description = kind
+                .as_object_mut()
+                .and_then(|schema| schema.remove("description"));
+            json["properties"]["type"] =
+                json!({"anyOf": [kind, {"type": "null"}], "description": description});
+        }
         if path == "/api/did/available" {
             // prefix and area_code are alternatives (400 invalid_filter when both are given).
             doc["components"]["schemas"][&form_name]["if"] = non_blank_given("prefix");
