@@ -214,14 +214,33 @@ async fn call(
     seconds: u32,
     work: &Path,
 ) -> Result<String, String> {
-    let port = free_port("127.0.0.1");
-    let trace = work.join(format!("uac-{port}.messages"));
-    let errors = work.join(format!("uac-{port}.errors"));
+    call_port(kamailio.port, scenario_file, seconds, work)
+        .await
+        .map_err(|caller| format!("{caller}\n--- kamailio ---\n{}", kamailio.log_text()))
+}
+
+/// [`call`] to the Kamailio on `port` (for a call run in its own task).
+async fn call_port(
+    port: u16,
+    scenario_file: &str,
+    seconds: u32,
+    work: &Path,
+) -> Result<String, String> {
+    let local_port = free_port("127.0.0.1");
+    let trace = work.join(format!("uac-{local_port}.messages"));
+    let errors = work.join(format!("uac-{local_port}.errors"));
     let status = Command::new("sipp")
         .arg("-sf")
         .arg(scenario(scenario_file))
-        .arg(format!("127.0.0.1:{}", kamailio.port))
-        .args(["-s", DIALLED, "-i", "127.0.0.1", "-p", &port.to_string()])
+        .arg(format!("127.0.0.1:{port}"))
+        .args([
+            "-s",
+            DIALLED,
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &local_port.to_string(),
+        ])
         .args([
             "-m",
             "1",
@@ -241,14 +260,13 @@ async fn call(
         .status()
         .await
         .expect("sipp runs");
+    let messages = std::fs::read_to_string(&trace).unwrap_or_default();
     if status.success() {
-        return Ok(std::fs::read_to_string(&trace).unwrap_or_default());
+        return Ok(messages);
     }
     Err(format!(
-        "{}\n{}\n--- kamailio ---\n{}",
-        std::fs::read_to_string(&errors).unwrap_or_default(),
-        std::fs::read_to_string(&trace).unwrap_or_default(),
-        kamailio.log_text()
+        "{}\n{messages}",
+        std::fs::read_to_string(&errors).unwrap_or_default()
     ))
 }
 
@@ -376,4 +394,162 @@ async fn lookup_mode_answers_480_for_a_number_without_forward_and_reports_it_mis
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redirect_mode_passes_didhubs_480_on_and_reports_it_missed() {
     a_number_without_forward_gets_480_and_a_missed_call("didhub-redirect.cfg").await;
+}
+
+/// Sets the number's ordered forwards (JSON list form of `did/forward`).
+async fn forward_to(app: &TestApp, token: &str, did_id: &str, forwards: Value) {
+    let did_id: i64 = did_id.parse().expect("did id");
+    let body = serde_json::json!({"did_id": did_id, "forwards": forwards});
+    let response = app
+        .post_json("/api/did/forward", Some(token), body, &[])
+        .await;
+    assert_eq!(response.status, StatusCode::OK, "{}", response.body);
+}
+
+/// A first destination that fails (`first`: its scenario, with the timeout of
+/// its forward) makes the call go on to the second, which answers it.
+async fn a_failing_first_destination_fails_over_to_the_second(
+    config: &str,
+    first: &str,
+    timeout: Option<u32>,
+) {
+    if !tools_present() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("work folder");
+    let (app, token, did_id) = didhub().await;
+    let kamailio = Kamailio::start(config, work.path(), &app).await;
+    let failing = Destination::start("127.0.0.2", first, work.path());
+    let answering = Destination::start("127.0.0.3", "uas_answer.xml", work.path());
+    let mut first_forward = serde_json::json!({"type": "sip", "destination": failing.uri});
+    if let Some(seconds) = timeout {
+        first_forward["timeout_seconds"] = seconds.into();
+    }
+    let second_forward = serde_json::json!({"type": "sip", "destination": answering.uri});
+    forward_to(
+        &app,
+        &token,
+        &did_id,
+        serde_json::json!([first_forward, second_forward]),
+    )
+    .await;
+
+    let started = Instant::now();
+    if let Err(failure) = call(&kamailio, "uac_answered.xml", 1, work.path()).await {
+        panic!("the call failed: {failure}");
+    }
+    let (ok, failed) = failing.finished().await;
+    assert!(ok, "the first destination's call went wrong: {failed}");
+    let (ok, messages) = answering.finished().await;
+    assert!(ok, "the second destination's call went wrong: {messages}");
+    assert_diversion(&messages);
+    // One after the other, not both at once: the second rang after the first said busy.
+    if first == "uas_busy.xml" {
+        let busy = traced_at(&failed, "SIP/2.0 486").expect("the first sent 486");
+        let rung = traced_at(&messages, "INVITE ").expect("the second got an INVITE");
+        assert!(
+            rung >= busy,
+            "the second rang at {rung}, before the first's 486 at {busy}"
+        );
+    }
+    if let Some(seconds) = timeout {
+        assert!(
+            started.elapsed() >= Duration::from_secs(seconds.into()),
+            "rang the first for its timeout"
+        );
+    }
+    let calls = reported_calls(&app, &token, 1).await;
+    assert_eq!(calls.len(), 1, "{calls:?}\n{}", kamailio.log_text());
+    assert_eq!(calls[0]["status"], "answered", "{calls:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_mode_fails_over_from_a_busy_destination_to_the_next() {
+    a_failing_first_destination_fails_over_to_the_second("didhub-lookup.cfg", "uas_busy.xml", None)
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redirect_mode_fails_over_from_a_busy_destination_to_the_next_contact() {
+    a_failing_first_destination_fails_over_to_the_second(
+        "didhub-redirect.cfg",
+        "uas_busy.xml",
+        None,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_mode_fails_over_when_a_destination_rings_past_its_timeout() {
+    a_failing_first_destination_fails_over_to_the_second(
+        "didhub-lookup.cfg",
+        "uas_silent.xml",
+        Some(5),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookup_mode_refuses_a_call_over_the_numbers_limit_with_486() {
+    if !tools_present() {
+        return;
+    }
+    let work = tempfile::tempdir().expect("work folder");
+    let (app, token, did_id) = didhub().await;
+    app.service
+        .set_number_max_calls(DID, Some(1))
+        .await
+        .expect("limit set");
+    let kamailio = Kamailio::start("didhub-lookup.cfg", work.path(), &app).await;
+    let destination = Destination::start("127.0.0.2", "uas_answer.xml", work.path());
+    let forwarded = app.forward(&token, &did_id, "sip", &destination.uri).await;
+    assert_eq!(forwarded.status, StatusCode::OK, "{}", forwarded.body);
+
+    // The first call takes the number's one channel for 4 s...
+    let first = {
+        let work = work.path().to_owned();
+        let port = kamailio.port;
+        tokio::spawn(async move { call_port(port, "uac_answered.xml", 4, &work).await })
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !destination.messages().contains("ACK sip:") {
+        assert!(Instant::now() < deadline, "the first call was not answered");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // ...so a second one meanwhile is refused.
+    let messages = call(&kamailio, "uac_refused.xml", 0, work.path())
+        .await
+        .unwrap_or_else(|failure| panic!("the second call was not refused: {failure}"));
+    assert_eq!(final_code(&messages), Some(486), "{messages}");
+    if let Err(failure) = first.await.expect("first call") {
+        panic!("the first call failed: {failure}");
+    }
+    let (ok, messages) = destination.finished().await;
+    assert!(ok, "the destination's call went wrong: {messages}");
+
+    let calls = reported_calls(&app, &token, 2).await;
+    let outcomes: Vec<_> = calls
+        .iter()
+        .map(|c| (c["status"].clone(), c["sip_code"].clone()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        vec![
+            (Value::from("missed"), Value::from(486)),
+            (Value::from("answered"), Value::from(200))
+        ],
+        "newest first: {calls:?}"
+    );
+}
+
+/// When sipp traced the first message starting with `start` (its trace
+/// stamps each message `----… YYYY-MM-DD HH:MM:SS.micros`, which sorts).
+fn traced_at(messages: &str, start: &str) -> Option<String> {
+    messages
+        .split("----------------------------------------------- ")
+        .find_map(|entry| {
+            let (stamp, rest) = entry.split_once('\n')?;
+            let message = rest.split_once("\n\n")?.1;
+            message.starts_with(start).then(|| stamp.trim().to_owned())
+        })
 }
