@@ -80,6 +80,7 @@ impl AppConfig {
                 webhooks: args.webhooks.settings(),
                 suspended_uri: args.suspension.suspended_uri.clone(),
                 restore_secs: args.suspension.restore_days.max(0) * 86_400,
+                call_retention_secs: args.calls.call_retention_days * 86_400,
             },
             http: HttpSettings {
                 max_body_bytes: args.max_body_bytes,

@@ -189,6 +189,8 @@ pub struct ServeArgs {
     pub webhooks: WebhookArgs,
     #[command(flatten)]
     pub suspension: SuspensionArgs,
+    #[command(flatten)]
+    pub calls: CallRecordArgs,
 }
 
 /// Suspension for non-payment and restore after release (issue 12).
@@ -202,6 +204,15 @@ pub struct SuspensionArgs {
     /// number (never past aging).
     #[arg(long, env = "DIDHUB_RESTORE_DAYS", default_value_t = 10)]
     pub restore_days: i64,
+}
+
+/// Call records reported by the SBC (`POST /v1/calls`, `/api/did/calls`).
+#[derive(Debug, Clone, Args)]
+pub struct CallRecordArgs {
+    /// Days a call record is kept (from the call's start); maintenance deletes older ones.
+    #[arg(long, env = "DIDHUB_CALL_RETENTION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(i64).range(1..=3650))]
+    pub call_retention_days: i64,
 }
 
 impl ServeArgs {

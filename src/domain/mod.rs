@@ -1,6 +1,7 @@
 //! Pure types and rules: numbers, money, forwarding targets. No I/O.
 
 pub mod billing;
+pub mod call;
 pub mod catalogue;
 pub mod deny;
 pub mod did_type;

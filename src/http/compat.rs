@@ -182,11 +182,16 @@ pub async fn list(State(state): State<AppState>, input: ApiInput) -> ApiResult<L
     let account_id = account_of(&state, &input).await?;
     let dids = state.service.list_numbers(account_id).await?;
     let grace = state.service.settings().renewal_grace_secs;
+    let calls = state.service.call_counts(account_id).await?;
     Ok(Json(ListResponse {
         count: dids.len(),
         dids: dids
             .iter()
-            .map(|did| DidJson::from(did).with_grace(did, grace))
+            .map(|did| {
+                DidJson::from(did)
+                    .with_grace(did, grace)
+                    .with_calls(calls.get(&did.id).copied().unwrap_or_default())
+            })
             .collect(),
     }))
 }

@@ -15,7 +15,7 @@ const MAX_FIELDS: usize = 64;
 
 /// Every field some handler reads. Others are ignored whatever their name,
 /// length or type, as the OpenAPI document promises (`additionalProperties`).
-const KNOWN_FIELDS: [&str; 22] = [
+const KNOWN_FIELDS: [&str; 26] = [
     "token",
     "username",
     "password",
@@ -40,17 +40,24 @@ const KNOWN_FIELDS: [&str; 22] = [
     "month",
     "format",
     "low_balance_threshold",
+    // Call records (`/api/did/calls`).
+    "status",
+    "from",
+    "since",
+    "until",
 ];
 
 /// The known fields a JSON body may give as a number; the others take strings only,
 /// so that `{"contains": 12}` is refused as the document's `type: string` says.
-const NUMERIC_FIELDS: [&str; 6] = [
+const NUMERIC_FIELDS: [&str; 8] = [
     "did_id",
     "limit",
     "quantity",
     "ttl_seconds",
     "timeout_seconds",
     "days",
+    "since",
+    "until",
 ];
 
 /// The known fields a JSON body may give as `true` or `false`.

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub(crate) mod billing;
+mod calls;
 mod compat;
 pub mod error;
 mod freeswitch;
@@ -81,6 +82,8 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/api/did/unhold", post(orders::unhold))
         .route("/api/did/holds", post(orders::holds).get(orders::holds_get))
         .route("/api/did/order", post(orders::order))
+        .route("/api/did/calls", post(calls::list))
+        .route("/v1/calls", post(calls::record))
         .route("/v1/routing/freeswitch", post(freeswitch::freeswitch))
         // Suspension, restore and statements (issue 12).
         .route("/api/did/restore", post(billing::restore))

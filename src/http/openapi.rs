@@ -1,7 +1,7 @@
 //! The OpenAPI document, generated from the handlers' annotations. A copy is
 //! committed as `openapi.json`; a test fails when the two drift apart.
 
-use super::{admin, billing, compat, freeswitch, order_wire, orders, routing, webhooks};
+use super::{admin, billing, calls, compat, freeswitch, order_wire, orders, routing, webhooks};
 use axum::Json;
 use serde_json::{Value, json};
 use utoipa::Modify;
@@ -34,6 +34,8 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
         billing::settings_get,
         billing::statement,
         billing::statement_get,
+        calls::list,
+        calls::record,
         routing::lookup,
         routing::kamailio,
         freeswitch::freeswitch,
@@ -116,7 +118,7 @@ const BODY_CODES: &str = "invalid_body, invalid_field, field_too_long, invalid_c
                           unsupported_media_type";
 
 /// The 400 codes of each seed API operation beyond `BODY_CODES`.
-const BAD_REQUEST_CODES: [(&str, &str); 18] = [
+const BAD_REQUEST_CODES: [(&str, &str); 19] = [
     ("/api/login", "missing_credentials"),
     ("/api/logout", ""),
     ("/api/balance", ""),
@@ -160,6 +162,10 @@ const BAD_REQUEST_CODES: [(&str, &str); 18] = [
     (
         "/api/did/forward",
         "missing_field, invalid_did_id, invalid_forward_type, invalid_destination",
+    ),
+    (
+        "/api/did/calls",
+        "invalid_did_id, invalid_limit, invalid_cursor (status, since, until: invalid_field)",
     ),
 ];
 
@@ -314,6 +320,7 @@ fn add_routing_answers(doc: &mut Value) {
         ("/v1/routing/{number}", "get"),
         ("/v1/routing/{number}/kamailio", "get"),
         ("/v1/routing/freeswitch", "post"),
+        ("/v1/calls", "post"),
     ] {
         let Some(responses) = doc["paths"][path][method]["responses"].as_object_mut() else {
             continue;

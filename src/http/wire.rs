@@ -76,6 +76,37 @@ pub struct DidJson {
     /// Present on owned numbers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub limits: Option<LimitsJson>,
+    /// In `did/list`: the calls reported to this number (kept for the retention period).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calls: Option<CallCountsJson>,
+}
+
+#[derive(Serialize, ToSchema, Clone, Copy)]
+pub struct CallCountsJson {
+    pub total: i64,
+    pub answered: i64,
+    pub missed: i64,
+    pub failed: i64,
+}
+
+impl From<crate::service::CallCounts> for CallCountsJson {
+    fn from(counts: crate::service::CallCounts) -> CallCountsJson {
+        CallCountsJson {
+            total: counts.total(),
+            answered: counts.answered,
+            missed: counts.missed,
+            failed: counts.failed,
+        }
+    }
+}
+
+impl DidJson {
+    pub fn with_calls(self, counts: crate::service::CallCounts) -> DidJson {
+        DidJson {
+            calls: Some(counts.into()),
+            ..self
+        }
+    }
 }
 
 impl DidJson {
@@ -145,6 +176,7 @@ impl From<&Did> for DidJson {
                 number_max_calls: did.max_calls,
                 account_max_calls: did.account_max_calls,
             }),
+            calls: None,
         }
     }
 }

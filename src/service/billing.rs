@@ -18,6 +18,8 @@ pub struct RenewalReport {
 pub struct MaintenanceReport {
     pub renewals: RenewalReport,
     pub aging_ended: u64,
+    /// Call records past their retention period, deleted.
+    pub calls_purged: u64,
 }
 
 /// How long an idempotency key's answer is kept.
@@ -44,9 +46,11 @@ impl Service {
         idempotency::purge_older_than(pool, now - IDEMPOTENCY_RETENTION_SECS).await?;
         self.purge_webhook_history().await?;
         self.expire_holds().await?;
+        let calls_purged = self.purge_old_calls().await?;
         Ok(MaintenanceReport {
             renewals,
             aging_ended,
+            calls_purged,
         })
     }
 

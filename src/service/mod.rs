@@ -5,6 +5,7 @@ mod accounts;
 mod admin;
 mod auth;
 mod billing;
+mod calls;
 mod changes;
 mod error;
 mod events;
@@ -34,6 +35,7 @@ pub use accounts::AccountSummary;
 pub use admin::{AccountDetail, AccountUpdate, NumberDetail, Posted, Posting, Repricing};
 pub use auth::{LoginOutcome, PASSWORD_MAX_LEN};
 pub use billing::{MaintenanceReport, RenewalReport};
+pub use calls::{Call, CallCounts, CallQuery, Recorded};
 pub use error::{Error, Result};
 pub use events::Event;
 pub use holds::Hold;
@@ -104,6 +106,8 @@ pub struct Settings {
     pub suspended_uri: Option<String>,
     /// How long after a release its former owner may restore a number.
     pub restore_secs: i64,
+    /// Call records: how long they are kept (seconds since the call started).
+    pub call_retention_secs: i64,
 }
 
 impl Default for Settings {
@@ -127,6 +131,7 @@ impl Default for Settings {
             webhooks: WebhookSettings::default(),
             suspended_uri: None,
             restore_secs: 10 * 86400,
+            call_retention_secs: 90 * 86400,
         }
     }
 }

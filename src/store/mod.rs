@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod admin_idempotency;
 pub mod audit;
 pub mod auth_counters;
+pub mod calls;
 pub mod dids;
 pub mod events;
 pub mod holds;
@@ -370,6 +371,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 "failover and limits",
                 include_str!("../../migrations/sqlite/0150_failover_limits.sql"),
             ),
+            // Call records (SBC CDRs): 160-169.
+            (
+                160,
+                "call records",
+                include_str!("../../migrations/sqlite/0160_call_records.sql"),
+            ),
         ],
         Backend::Postgres => &[
             (
@@ -420,6 +427,12 @@ pub fn migration_sources(backend: Backend) -> &'static [(i64, &'static str, &'st
                 150,
                 "failover and limits",
                 include_str!("../../migrations/postgres/0150_failover_limits.sql"),
+            ),
+            // Call records (SBC CDRs): 160-169.
+            (
+                160,
+                "call records",
+                include_str!("../../migrations/postgres/0160_call_records.sql"),
             ),
         ],
     }

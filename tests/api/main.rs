@@ -16,6 +16,7 @@ mod assign;
 mod auth;
 mod available;
 mod billing;
+mod call_records;
 mod calls;
 mod connections;
 mod contract;

@@ -1,5 +1,5 @@
-//! `GET /admin/v1/stats`: numbers per country and status, and sales and
-//! revenue per day (from the ledger) for a date range.
+//! `GET /admin/v1/stats`: numbers per country and status, sales and revenue
+//! per day (from the ledger) and call totals for a date range.
 
 use super::{Admin, query};
 use crate::domain::Currency;
@@ -55,6 +55,18 @@ pub struct DayJson {
 pub struct Stats {
     pub numbers: Vec<CountryNumbers>,
     pub days: Vec<DayJson>,
+    /// Calls reported by the SBC (`POST /v1/calls`) that started in the range.
+    pub calls: CallTotals,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CallTotals {
+    pub total: i64,
+    pub answered: i64,
+    pub missed: i64,
+    pub failed: i64,
+    /// Seconds talked on answered calls.
+    pub seconds: i64,
 }
 
 fn date(name: &str, text: &str) -> Result<i64, ApiError> {
@@ -105,7 +117,15 @@ pub async fn compute(service: &Service, from: &str, to: &str) -> Result<Stats, A
         }
     }
     let days = service.sales_per_day(from, until).await?;
+    let calls = service.call_totals(from, until).await?;
     Ok(Stats {
+        calls: CallTotals {
+            total: calls.total(),
+            answered: calls.answered,
+            missed: calls.missed,
+            failed: calls.failed,
+            seconds: calls.seconds,
+        },
         numbers: numbers.into_values().collect(),
         days: days
             .into_iter()

@@ -170,6 +170,19 @@ fn limit(max: i64, upto: &str) -> FieldSpec {
     }
 }
 
+fn unix_time(name: &'static str, description: &'static str) -> FieldSpec {
+    FieldSpec {
+        name,
+        field: Field::Integer {
+            min: 0,
+            max: 99_999_999_999,
+            text: integer_text("[0-9]{1,11}", true),
+        },
+        required: false,
+        description,
+    }
+}
+
 fn cursor(pattern: String) -> FieldSpec {
     FieldSpec {
         name: "cursor",
@@ -347,6 +360,46 @@ fn forms() -> Vec<(&'static str, &'static str, Vec<FieldSpec>)> {
                     "dry_run",
                     "Answer what the order would charge and whether the balance covers it; change nothing.",
                 ),
+            ],
+        ),
+        (
+            "/api/did/calls",
+            "CallsForm",
+            vec![
+                token(),
+                FieldSpec {
+                    name: "did_id",
+                    field: Field::Integer {
+                        min: 1,
+                        max: i64::MAX,
+                        text: integer_text("[1-9][0-9]{0,17}", true),
+                    },
+                    required: false,
+                    description: "Only this number's calls (404 did_not_found if not the account's).",
+                },
+                FieldSpec {
+                    name: "status",
+                    field: Field::OneOf(
+                        crate::domain::call::Outcome::ALL
+                            .iter()
+                            .map(|o| o.code().to_owned())
+                            .collect(),
+                        false,
+                    ),
+                    required: false,
+                    description: "answered, missed or failed.",
+                },
+                text("from", false, false, "Only calls from this caller (exact)."),
+                unix_time(
+                    "since",
+                    "Only calls started at or after this time (unix seconds).",
+                ),
+                unix_time(
+                    "until",
+                    "Only calls started before this time (unix seconds).",
+                ),
+                limit(1000, "[1-9][0-9]{0,2}|1000"),
+                cursor(format!("{}|^{WS}*\\+?[0-9]{{1,18}}{WS}*{END}", blank())),
             ],
         ),
         ("/api/did/release", "DidForm", vec![token(), did_id()]),
