@@ -2,6 +2,7 @@
 
 pub mod admin;
 mod compat;
+mod console;
 pub mod error;
 mod input;
 mod metrics;
@@ -76,6 +77,7 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/openapi.json", get(openapi::serve))
         .route("/healthz", get(healthz))
         .merge(admin::router())
+        .merge(console::router())
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::serve))
         .fallback(not_found)

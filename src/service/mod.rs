@@ -12,6 +12,7 @@ mod numbers;
 mod operators;
 mod passwords;
 mod purchase;
+mod quotes;
 mod resolve;
 mod routing;
 mod search;
@@ -33,6 +34,7 @@ pub fn inventory_columns() -> &'static str {
 pub use numbers::Released;
 pub use operators::{OPERATOR_KEY_PREFIX, Operator, OperatorKeyInfo};
 pub use purchase::{AssignRequest, Charge, Purchase};
+pub use quotes::{Quote, RenewalProjection};
 pub use resolve::{HostResolver, Resolution, ResolveError, SystemResolver};
 pub use routing::{Route, RouteTable};
 pub use search::{SearchPage, SearchQuery};

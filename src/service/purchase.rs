@@ -69,6 +69,11 @@ fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// What buying a number debits at once: its setup fee and first month.
+pub(super) fn first_charge_minor(did: &Did) -> i64 {
+    did.setup_minor + did.monthly_minor
+}
+
 impl Service {
     pub async fn assign(&self, account_id: i64, request: &AssignRequest) -> Result<Purchase> {
         let outcome = self.try_assign(account_id, request).await;
@@ -114,7 +119,7 @@ impl Service {
         };
         let did = Did::try_from(row)?;
         let currency = did.currency();
-        let total = did.setup_minor + did.monthly_minor;
+        let total = first_charge_minor(&did);
         let debited =
             accounts::debit_in_currency_if_covered(&mut *tx, account_id, total, &did.currency)
                 .await?;

@@ -13,6 +13,7 @@ mod admin;
 mod assign;
 mod auth;
 mod available;
+mod browser;
 mod calls;
 mod connections;
 mod contract;
