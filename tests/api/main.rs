@@ -16,6 +16,7 @@ mod available;
 mod browser;
 mod calls;
 mod connections;
+mod console;
 mod contract;
 mod input;
 mod metrics;

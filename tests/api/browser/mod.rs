@@ -4,6 +4,7 @@
 
 mod customer;
 mod driver;
+mod operator;
 
 use crate::helpers::{TestApp, standard_inventory};
 use driver::Browser;
@@ -18,5 +19,6 @@ async fn the_console_works_in_a_real_browser() {
     let browser = Browser::start(&app.base).await;
     customer::wrong_password_shows_the_error(&browser, &app).await;
     customer::buys_forwards_and_releases_a_number(&browser, &app).await;
+    operator::runs_the_shop(&browser, &app).await;
     browser.quit().await;
 }

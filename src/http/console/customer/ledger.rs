@@ -51,7 +51,7 @@ pub async fn show(
         @if entries.is_empty() {
             (alert("No money has moved on this account yet."))
         } @else {
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-label="Table, scrolls sideways" {
                 table #ledger {
                     caption { "Ledger, newest first" }
                     thead { tr { th scope="col" { "When" } th scope="col" { "What" } th scope="col" { "Number" }

@@ -49,7 +49,7 @@ pub async fn list(State(state): State<AppState>, customer: Customer, csrf: CsrfT
         @if dids.is_empty() {
             p { "You have no numbers yet. " a href="/search" { "Buy one" } "." }
         } @else {
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-label="Table, scrolls sideways" {
                 table #numbers {
                     caption { "My numbers" }
                     thead { tr { th scope="col" { "Number" } th scope="col" { "Status" } th scope="col" { "Forwarding" }

@@ -108,7 +108,7 @@ fn results(values: &SearchForm, found: &SearchPage) -> Markup {
         @if found.dids.is_empty() {
             p role="status" { "No number matches: try another area code or type." }
         } @else {
-            div.scroll {
+            div.scroll tabindex="0" role="region" aria-label="Table, scrolls sideways" {
                 table #results {
                     caption { "Numbers on sale" }
                     thead { tr { th scope="col" { "Number" } th scope="col" { "Type" } th scope="col" { "Region" }

@@ -27,7 +27,7 @@ pub struct ListQuery {
 
 fn table(accounts: &[AccountSummary]) -> Markup {
     html! {
-        div.scroll {
+        div.scroll tabindex="0" role="region" aria-label="Table, scrolls sideways" {
             table #accounts {
                 caption { "Accounts" }
                 thead { tr { th scope="col" { "Id" } th scope="col" { "Username" } th scope="col" { "Status" }
@@ -255,7 +255,7 @@ async fn detail_page(
         p { a href={ "/operator/numbers?owner=" (account.id) } { "Numbers of this account" } }
         @if may(&operator.0, Access::Money) { (money_form(csrf, &account)) }
         @if may(&operator.0, Access::Care) { (settings_form(csrf, &account)) }
-        div.scroll {
+        div.scroll tabindex="0" role="region" aria-label="Table, scrolls sideways" {
             table #account-ledger {
                 caption { "Latest ledger entries" }
                 thead { tr { th scope="col" { "When" } th scope="col" { "What" } th scope="col" { "Amount" } th scope="col" { "Balance after" } } }

@@ -54,7 +54,7 @@ pub async fn show(
         @match &rows {
             Err(error) => (alert(&message(error))),
             Ok(rows) => {
-                div.scroll { table #audit {
+                div.scroll tabindex="0" role="region" aria-label="Table, scrolls sideways" { table #audit {
                     caption { "Audit log, newest first" }
                     thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "Action" } th scope="col" { "Target" } th scope="col" { "Before" } th scope="col" { "After" } } }
                     tbody { @for r in rows { tr {

@@ -5,11 +5,18 @@ use maud::{Markup, html};
 
 const WIDTH: i64 = 600;
 const HEIGHT: i64 = 180;
-const LEFT: i64 = 44;
-const BOTTOM: i64 = 22;
+const LEFT: i64 = 70;
+const BOTTOM: i64 = 24;
 
 /// Vertical bars, one per label (days), with the largest value on the axis.
-pub fn columns(id: &str, title: &str, summary: &str, bars: &[(String, i64)], unit: &str) -> Markup {
+/// `label` writes a value for people (a count, an amount with its currency).
+pub fn columns(
+    id: &str,
+    title: &str,
+    summary: &str,
+    bars: &[(String, i64)],
+    label: impl Fn(i64) -> String,
+) -> Markup {
     let max = bars.iter().map(|(_, v)| *v).max().unwrap_or(0).max(1);
     let plot_w = WIDTH - LEFT;
     let plot_h = HEIGHT - BOTTOM;
@@ -20,18 +27,18 @@ pub fn columns(id: &str, title: &str, summary: &str, bars: &[(String, i64)], uni
             figcaption { (title) }
             svg viewBox={ "0 0 " (WIDTH) " " (HEIGHT) } role="img" aria-label={ (title) ": " (summary) } {
                 line x1=(LEFT) y1=(plot_h) x2=(WIDTH) y2=(plot_h) stroke="#6e7781" {}
-                text x="0" y="12" font-size="11" fill="#1b1f24" { (max) " " (unit) }
-                text x="0" y=(plot_h) font-size="11" fill="#1b1f24" { "0" }
-                @for (i, (label, value)) in bars.iter().enumerate() {
+                text x="0" y="12" font-size="13" fill="#1b1f24" { (label(max)) }
+                text x="0" y=(plot_h) font-size="13" fill="#1b1f24" { "0" }
+                @for (i, (day, value)) in bars.iter().enumerate() {
                     @let h = value * (plot_h - 14) / max;
                     @let x = LEFT as f64 + i as f64 * step;
                     rect x=(format!("{x:.1}")) y=(plot_h - h) width=(format!("{:.1}", (step - 1.0).max(1.0))) height=(h) fill="#0b5cad" {
-                        title { (label) ": " (value) " " (unit) }
+                        title { (day) ": " (label(*value)) }
                     }
                 }
                 @if let (Some(first), Some(last)) = (bars.first(), bars.last()) {
-                    text x=(LEFT) y=(HEIGHT - 6) font-size="11" fill="#1b1f24" { (first.0) }
-                    text x=(WIDTH) y=(HEIGHT - 6) font-size="11" fill="#1b1f24" text-anchor="end" { (last.0) }
+                    text x=(LEFT) y=(HEIGHT - 6) font-size="13" fill="#1b1f24" { (first.0) }
+                    text x=(WIDTH) y=(HEIGHT - 6) font-size="13" fill="#1b1f24" text-anchor="end" { (last.0) }
                 }
             }
             p.hint { (summary) }
@@ -56,12 +63,12 @@ pub fn paired_rows(id: &str, title: &str, rows: &[(String, i64, i64)]) -> Markup
             svg viewBox={ "0 0 " (WIDTH) " " (height) } role="img"
                 aria-label={ (title) ": " @for (c, a, b) in rows { (c) " " (a) " on sale, " (b) " owned; " } } {
                 rect x="60" y="2" width="10" height="10" fill="#9ec5f0" {}
-                text x="74" y="11" font-size="11" fill="#1b1f24" { "on sale" }
+                text x="74" y="11" font-size="13" fill="#1b1f24" { "on sale" }
                 rect x="140" y="2" width="10" height="10" fill="#0b5cad" {}
-                text x="154" y="11" font-size="11" fill="#1b1f24" { "owned" }
+                text x="154" y="11" font-size="13" fill="#1b1f24" { "owned" }
                 @for (i, (country, on_sale, owned)) in rows.iter().enumerate() {
                     @let y = 20 + i64::try_from(i).unwrap_or(0) * row_h;
-                    text x="0" y=(y + 12) font-size="11" fill="#1b1f24" { (country) }
+                    text x="0" y=(y + 12) font-size="13" fill="#1b1f24" { (country) }
                     rect x="60" y=(y) width=(on_sale * plot_w / max) height="7" fill="#9ec5f0" { title { (country) ": " (on_sale) " on sale" } }
                     rect x="60" y=(y + 8) width=(owned * plot_w / max) height="7" fill="#0b5cad" { title { (country) ": " (owned) " owned" } }
                 }

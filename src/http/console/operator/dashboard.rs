@@ -39,12 +39,10 @@ async fn sales(state: &AppState) -> Result<Markup, Error> {
     }
     let total_sales: i64 = sales.iter().map(|(_, n)| n).sum();
     let total_revenue: i64 = revenue.iter().map(|(_, n)| n).sum();
-    let revenue_units: Vec<(String, i64)> =
-        revenue.iter().map(|(d, m)| (d.clone(), m / 100)).collect();
     Ok(html! {
-        (columns("sales-chart", "Numbers sold per day, last 90 days", &format!("{total_sales} sold"), &sales, "sold"))
+        (columns("sales-chart", "Numbers sold per day, last 90 days", &format!("{total_sales} sold"), &sales, |n| format!("{n} sold")))
         (columns("revenue-chart", &format!("Revenue per day in {currency}, last 90 days"),
-            &format!("{} in total", money_in(currency, total_revenue)), &revenue_units, currency))
+            &format!("{} in total", money_in(currency, total_revenue)), &revenue, |m| money_in(currency, m)))
     })
 }
 
@@ -102,7 +100,7 @@ async fn renewals(state: &AppState) -> Result<Markup, Error> {
         "Renewals due in the next 30 days",
         &summary,
         &bars,
-        "due",
+        |n| format!("{n} due"),
     ))
 }
 

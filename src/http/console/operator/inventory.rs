@@ -19,7 +19,7 @@ use serde::Deserialize;
 async fn counts(state: &AppState) -> Result<Markup, Error> {
     let counts = state.service.inventory_counts().await?;
     Ok(html! {
-        div.scroll {
+        div.scroll tabindex="0" role="region" aria-label="Table, scrolls sideways" {
             table #inventory-counts {
                 caption { "Numbers per country, type and status" }
                 thead { tr { th scope="col" { "Country" } th scope="col" { "Type" } th scope="col" { "Status" } th scope="col" { "Count" } } }
