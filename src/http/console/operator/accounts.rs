@@ -3,7 +3,7 @@
 
 use super::super::page::{alert, csrf_field, message, money, notice, when};
 use super::super::session::{CsrfToken, OperatorSession};
-use super::{may, page, refusal, refused_unless};
+use super::{may, page, query_link, refusal, refused_unless};
 use crate::domain::Currency;
 use crate::domain::operator::Access;
 use crate::http::AppState;
@@ -93,7 +93,7 @@ async fn list_page(
         }
         (table(&accounts))
         @if let Some(after) = next {
-            nav.pager aria-label="Pages" { a rel="next" href={ "/operator/accounts?search=" (query.search) "&after=" (after) } { "Next page" } }
+            nav.pager aria-label="Pages" { a rel="next" href=(query_link("/operator/accounts", &[("search", &query.search), ("after", &after.to_string())])) { "Next page" } }
         }
         @if may(&operator.0, Access::Manage) { (create_form(csrf, error)) }
     };

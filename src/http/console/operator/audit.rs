@@ -2,7 +2,7 @@
 
 use super::super::page::{alert, message, when};
 use super::super::session::{CsrfToken, OperatorSession};
-use super::{page, refused_unless};
+use super::{page, query_link, refused_unless};
 use crate::domain::operator::Access;
 use crate::http::AppState;
 use crate::store::audit::AuditFilter;
@@ -63,7 +63,7 @@ pub async fn show(
                 } }
                 @if rows.len() as i64 == PAGE_SIZE {
                     @if let Some(last) = rows.last() {
-                        nav.pager aria-label="Pages" { a rel="next" href={ "/operator/audit?actor=" (query.actor) "&target=" (query.target) "&before=" (last.id) } { "Older" } }
+                        nav.pager aria-label="Pages" { a rel="next" href=(query_link("/operator/audit", &[("actor", &query.actor), ("target", &query.target), ("before", &last.id.to_string())])) { "Older" } }
                     }
                 }
             }

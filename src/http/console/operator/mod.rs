@@ -74,6 +74,14 @@ fn refused_unless(operator: &Operator, csrf: &CsrfToken, access: Access) -> Opti
         .map(|error| refusal(csrf, error))
 }
 
+/// A link with its query string encoded.
+fn query_link(path: &str, pairs: &[(&str, &str)]) -> String {
+    format!(
+        "{path}?{}",
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    )
+}
+
 fn may(operator: &Operator, access: Access) -> bool {
     operator.role.allows(access)
 }

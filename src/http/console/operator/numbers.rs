@@ -3,7 +3,7 @@
 
 use super::super::page::{alert, csrf_field, day, message, money, money_in, notice, number, when};
 use super::super::session::{CsrfToken, OperatorSession};
-use super::{may, page, refused_unless};
+use super::{may, page, query_link, refused_unless};
 use crate::domain::E164;
 use crate::domain::operator::Access;
 use crate::http::AppState;
@@ -69,7 +69,7 @@ fn owned(dids: &[Did]) -> Markup {
         table #owner-numbers { caption { "Numbers of this account" }
             thead { tr { th scope="col" { "Number" } th scope="col" { "Status" } th scope="col" { "Paid through" } } }
             tbody { @for d in dids { tr {
-                td { a href={ "/operator/numbers?number=" (d.number.replace('+', "%2B")) } { (number(&d.number, &d.country)) } }
+                td { a href=(query_link("/operator/numbers", &[("number", &d.number)])) { (number(&d.number, &d.country)) } }
                 td { (format!("{:?}", d.status).to_lowercase()) } td { (d.paid_through.map(day).unwrap_or_default()) } } } } }
     }
 }
