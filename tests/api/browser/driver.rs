@@ -163,6 +163,20 @@ impl Browser {
                 .await
                 .expect("resize");
             let png = self.client.screenshot().await.expect("screenshot");
+            // Usable at this width: the page itself never scrolls sideways
+            // (wide tables scroll inside their own region).
+            let overflow = self
+                .client
+                .execute(
+                    "return document.documentElement.scrollWidth - window.innerWidth;",
+                    vec![],
+                )
+                .await
+                .expect("measured");
+            assert!(
+                overflow.as_i64().is_some_and(|o| o <= 0),
+                "{name} at {width} px scrolls sideways by {overflow} px"
+            );
             std::fs::write(self.shots.join(format!("{name}-{label}.png")), png)
                 .expect("save screenshot");
         }

@@ -110,10 +110,12 @@ fn report(report: &ImportReport) -> Markup {
             (notice(&format!("{} added, {} updated, {} unchanged, {} in use (left as they are), {} refused.",
                 report.inserted, report.updated, report.unchanged, report.in_use, report.problems.len())))
             @if !report.problems.is_empty() {
-                table #upload-problems {
-                    caption { "Refused lines" }
-                    thead { tr { th scope="col" { "Line" } th scope="col" { "Problem" } } }
-                    tbody { @for p in &report.problems { tr { td { (p.line) } td { (p.message) } } } }
+                div.scroll tabindex="0" role="region" aria-label="Refused lines, scrolls sideways" {
+                    table #upload-problems {
+                        caption { "Refused lines" }
+                        thead { tr { th scope="col" { "Line" } th scope="col" { "Problem" } } }
+                        tbody { @for p in &report.problems { tr { td { (p.line) } td { (p.message) } } } }
+                    }
                 }
             }
         }

@@ -46,9 +46,9 @@ fn detail(csrf: &CsrfToken, detail: &NumberDetail, can_release: bool) -> Markup 
             div { dt { "Forwarding" } dd { (did.forward.as_ref().map(|f| format!("{}: {}", f.kind, f.destination)).unwrap_or_default()) } }
         }
         @if !detail.charges.is_empty() {
-            table { caption { "Charges" }
+            div.scroll tabindex="0" role="region" aria-label="Charges, scrolls sideways" { table { caption { "Charges" }
                 thead { tr { th scope="col" { "When" } th scope="col" { "What" } th scope="col" { "Amount" } } }
-                tbody { @for e in &detail.charges { tr { td { (when(e.created_at)) } td { (e.description) } td.amount { (money(did.currency(), e.amount_minor)) } } } } }
+                tbody { @for e in &detail.charges { tr { td { (when(e.created_at)) } td { (e.description) } td.amount { (money(did.currency(), e.amount_minor)) } } } } } }
         }
         @if can_release && detail.owner.is_some() {
             form.card method="post" action="/operator/numbers/release" {
