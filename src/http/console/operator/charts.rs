@@ -76,3 +76,41 @@ pub fn paired_rows(id: &str, title: &str, rows: &[(String, i64, i64)]) -> Markup
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_column_chart_draws_one_bar_per_day_scaled_to_the_largest() {
+        let bars = vec![
+            ("d1".to_owned(), 0),
+            ("d2".to_owned(), 5),
+            ("d3".to_owned(), 10),
+        ];
+        let svg = columns("c", "Sales", "15 sold", &bars, |n| format!("{n} sold")).into_string();
+        assert_eq!(svg.matches("<rect").count(), 3);
+        assert!(svg.contains("aria-label=\"Sales: 15 sold\""), "{svg}");
+        assert!(svg.contains("<title>d3: 10 sold</title>"), "{svg}");
+        // The largest bar fills the plot; half the value, half the height.
+        let full = HEIGHT - BOTTOM - 14;
+        assert!(svg.contains(&format!("height=\"{full}\"")), "{svg}");
+        assert!(svg.contains(&format!("height=\"{}\"", full / 2)), "{svg}");
+    }
+
+    #[test]
+    fn country_rows_scale_both_bars_to_the_largest_count() {
+        let rows = vec![("FR".to_owned(), 30, 10), ("US".to_owned(), 0, 60)];
+        let svg = paired_rows("p", "Countries", &rows).into_string();
+        let full = WIDTH - 60;
+        assert!(
+            svg.contains(&format!("width=\"{}\"", full / 2)),
+            "FR on sale: {svg}"
+        );
+        assert!(
+            svg.contains(&format!("width=\"{full}\"")),
+            "US owned: {svg}"
+        );
+        assert!(svg.contains("FR 30 on sale, 10 owned;"), "{svg}");
+    }
+}

@@ -19,7 +19,7 @@ use serde::Deserialize;
 pub struct FindQuery {
     #[serde(default)]
     number: String,
-    /// An account id.
+    /// An account id or username.
     #[serde(default)]
     owner: String,
 }
@@ -28,7 +28,7 @@ fn search_form(query: &FindQuery) -> Markup {
     html! {
         form.inline method="get" action="/operator/numbers" role="search" {
             div { label for="find-number" { "Number (E.164)" } input #find-number name="number" value=(query.number) placeholder="+33123456789"; }
-            div { label for="find-owner" { "or owner account id" } input #find-owner name="owner" inputmode="numeric" value=(query.owner); }
+            div { label for="find-owner" { "or owner (account id or username)" } input #find-owner name="owner" inputmode="numeric" value=(query.owner); }
             button type="submit" { "Find" }
         }
     }
@@ -91,9 +91,10 @@ async fn found(
     if owner.is_empty() {
         return Ok(html! {});
     }
-    let account_id = owner
-        .parse::<i64>()
-        .map_err(|_| Error::bad_request("invalid_id", "the owner is an account id"))?;
+    let account_id = match owner.parse::<i64>() {
+        Ok(id) => id,
+        Err(_) => state.service.account_by_username(owner).await?.id,
+    };
     let filter = NumberFilter {
         account_id: Some(account_id),
         ..NumberFilter::default()
