@@ -24,11 +24,13 @@ fn type_label(kind: ForwardType) -> &'static str {
     }
 }
 
-fn status_label(status: DidStatus) -> &'static str {
+/// An owner sees "active" or "released"; any other state (none should reach
+/// an owner) by its name.
+fn status_label(status: DidStatus) -> String {
     match status {
-        DidStatus::Available => "on sale",
-        DidStatus::Assigned => "active",
-        DidStatus::Aging => "released",
+        DidStatus::Assigned => "active".to_owned(),
+        DidStatus::Aging => "released".to_owned(),
+        other => format!("{other:?}").to_lowercase(),
     }
 }
 
