@@ -192,6 +192,28 @@ on_both_backends! {
         assert_eq!(mine.body["dids"][0]["forward"], serde_json::Value::Null, "{}", mine.body);
     }
 
+    async fn the_ledger_downloads_as_csv_with_only_the_accounts_own_entries() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let alice = app.account_with_balance("alice", 20_00).await;
+        app.service.create_account("bob", PASSWORD, None, 5_00).await.expect("account");
+        app.buy(&alice, "FR", FR_LANDLINE_1).await;
+        let mut visitor = Visitor::new(&app).await;
+        visitor.log_in("alice").await;
+        let csv = visitor.get("/ledger.csv").await;
+        assert_eq!(csv.status, StatusCode::OK);
+        assert!(csv.headers["content-type"].to_str().expect("ascii").starts_with("text/csv"));
+        let text = html(&csv);
+        assert!(text.starts_with("id,created_at,kind,amount,currency,balance_after,number,description\n"), "{text}");
+        assert!(text.contains("-1.00,USD,19.00,+33123456789,setup fee for +33123456789"), "{text}");
+        assert!(text.contains("-2.50,USD,16.50,+33123456789,first month for +33123456789"), "{text}");
+
+        let mut bob = Visitor::new(&app).await;
+        bob.log_in("bob").await;
+        let theirs = bob.get("/ledger.csv").await;
+        assert!(!html(&theirs).contains("+33123456789"), "{}", html(&theirs));
+    }
+
     async fn a_readonly_operator_sees_no_write_forms_and_cannot_post_them() {
         let app = TestApp::spawn().await;
         let key = app.service.create_operator_key("viewer", Role::Readonly, None).await.expect("key");

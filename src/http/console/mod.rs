@@ -32,6 +32,12 @@ pub fn router() -> Router<AppState> {
         .layer(middleware::from_fn(security_headers))
 }
 
+/// A method a console page does not take answers as the path did before
+/// the console existed: the API's 404 `not_found` (so `POST /` is unchanged).
+async fn unserved() -> Response {
+    super::not_found().await
+}
+
 async fn css() -> Response {
     asset("text/css; charset=utf-8", CSS)
 }

@@ -214,8 +214,14 @@ impl Browser {
         );
     }
 
-    pub async fn quit(mut self) {
+    pub async fn quit(self) {
         let _ = self.client.clone().close().await;
+    }
+}
+
+/// chromedriver goes with the test, also when an assertion fails midway.
+impl Drop for Browser {
+    fn drop(&mut self) {
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }

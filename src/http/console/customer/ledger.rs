@@ -101,6 +101,17 @@ async fn all_entries(service: &Service, account_id: i64) -> Result<Vec<LedgerEnt
     }
 }
 
+/// Text a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR at
+/// the start) gets a leading apostrophe (OWASP's CSV injection advice):
+/// descriptions can carry an operator's free-text reason.
+fn spreadsheet_safe(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    }
+}
+
 fn to_csv(entries: &[LedgerEntry], currency: Currency) -> String {
     let mut writer = csv::Writer::from_writer(Vec::new());
     let header = [
@@ -123,7 +134,7 @@ fn to_csv(entries: &[LedgerEntry], currency: Currency) -> String {
             currency.code().to_owned(),
             currency.format_minor(e.balance_after_minor),
             e.did_number.clone().unwrap_or_default(),
-            e.description.clone(),
+            spreadsheet_safe(&e.description),
         ]);
     }
     for row in rows {
@@ -152,5 +163,20 @@ pub async fn csv(State(state): State<AppState>, customer: Customer, csrf: CsrfTo
         )
             .into_response(),
         Err(error) => refusal(&csrf, error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::spreadsheet_safe;
+
+    #[test]
+    fn a_description_a_spreadsheet_would_evaluate_is_quoted() {
+        assert_eq!(spreadsheet_safe("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
+        assert_eq!(spreadsheet_safe("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(
+            spreadsheet_safe("setup fee for +33123456789"),
+            "setup fee for +33123456789"
+        );
     }
 }

@@ -9,6 +9,7 @@ mod search;
 
 use super::page::{Side, alert, layout, message, money};
 use super::session::{CsrfToken, Customer};
+use super::unserved;
 use crate::http::AppState;
 use crate::http::error::ApiError;
 use crate::service::Error;
@@ -30,20 +31,31 @@ const NAV: &[(&str, &str)] = &[
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/", get(home))
-        .route("/login", get(login::form).post(login::submit))
-        .route("/logout", post(login::logout))
-        .route("/search", get(search::show))
-        .route("/buy/{did_id}", get(buy::confirm).post(buy::submit))
-        .route("/numbers", get(numbers::list))
-        .route("/numbers/{did_id}", get(numbers::detail))
-        .route("/numbers/{did_id}/forward", post(numbers::forward))
+        .route("/", get(home).fallback(unserved))
+        .route(
+            "/login",
+            get(login::form).post(login::submit).fallback(unserved),
+        )
+        .route("/logout", post(login::logout).fallback(unserved))
+        .route("/search", get(search::show).fallback(unserved))
+        .route(
+            "/buy/{did_id}",
+            get(buy::confirm).post(buy::submit).fallback(unserved),
+        )
+        .route("/numbers", get(numbers::list).fallback(unserved))
+        .route("/numbers/{did_id}", get(numbers::detail).fallback(unserved))
+        .route(
+            "/numbers/{did_id}/forward",
+            post(numbers::forward).fallback(unserved),
+        )
         .route(
             "/numbers/{did_id}/release",
-            get(numbers::confirm_release).post(numbers::release),
+            get(numbers::confirm_release)
+                .post(numbers::release)
+                .fallback(unserved),
         )
-        .route("/ledger", get(ledger::show))
-        .route("/ledger.csv", get(ledger::csv))
+        .route("/ledger", get(ledger::show).fallback(unserved))
+        .route("/ledger.csv", get(ledger::csv).fallback(unserved))
 }
 
 /// A signed-in customer page.

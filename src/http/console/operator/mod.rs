@@ -12,6 +12,7 @@ mod numbers;
 
 use super::page::{Side, alert, layout, message};
 use super::session::CsrfToken;
+use super::unserved;
 use crate::domain::operator::Access;
 use crate::http::AppState;
 use crate::http::admin::inventory::MAX_UPLOAD_BYTES;
@@ -33,25 +34,50 @@ const NAV: &[(&str, &str)] = &[
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/operator", get(dashboard::show))
-        .route("/operator/login", get(login::form).post(login::submit))
-        .route("/operator/logout", post(login::logout))
+        .route("/operator", get(dashboard::show).fallback(unserved))
+        .route(
+            "/operator/login",
+            get(login::form).post(login::submit).fallback(unserved),
+        )
+        .route("/operator/logout", post(login::logout).fallback(unserved))
         .route(
             "/operator/accounts",
-            get(accounts::list).post(accounts::create),
+            get(accounts::list)
+                .post(accounts::create)
+                .fallback(unserved),
         )
-        .route("/operator/accounts/{id}", get(accounts::detail))
-        .route("/operator/accounts/{id}/money", post(accounts::post_money))
-        .route("/operator/accounts/{id}/settings", post(accounts::settings))
-        .route("/operator/inventory", get(inventory::show))
+        .route(
+            "/operator/accounts/{id}",
+            get(accounts::detail).fallback(unserved),
+        )
+        .route(
+            "/operator/accounts/{id}/money",
+            post(accounts::post_money).fallback(unserved),
+        )
+        .route(
+            "/operator/accounts/{id}/settings",
+            post(accounts::settings).fallback(unserved),
+        )
+        .route(
+            "/operator/inventory",
+            get(inventory::show).fallback(unserved),
+        )
         .route(
             "/operator/inventory/upload",
-            post(inventory::upload).layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES)),
+            post(inventory::upload)
+                .layer(DefaultBodyLimit::max(MAX_UPLOAD_BYTES))
+                .fallback(unserved),
         )
-        .route("/operator/inventory/reprice", post(inventory::reprice))
-        .route("/operator/numbers", get(numbers::find))
-        .route("/operator/numbers/release", post(numbers::force_release))
-        .route("/operator/audit", get(audit::show))
+        .route(
+            "/operator/inventory/reprice",
+            post(inventory::reprice).fallback(unserved),
+        )
+        .route("/operator/numbers", get(numbers::find).fallback(unserved))
+        .route(
+            "/operator/numbers/release",
+            post(numbers::force_release).fallback(unserved),
+        )
+        .route("/operator/audit", get(audit::show).fallback(unserved))
 }
 
 /// A signed-in operator page.
