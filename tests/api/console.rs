@@ -230,6 +230,34 @@ on_both_backends! {
         assert!(!html(&inventory).contains("Upload inventory"));
     }
 
+    async fn a_csv_upload_without_javascript_reports_the_refused_line() {
+        let app = TestApp::spawn().await;
+        let key = app.service.create_operator_key("ops", Role::Admin, None).await.expect("key");
+        let mut visitor = Visitor::new(&app).await;
+        visitor.post("/operator/login", &[("key", key.as_str())]).await;
+        let csv = "number,country,type,setup_fee,monthly_cost\n+33123456791,FR,landline,1.00,2.50\nnot-a-number,FR,landline,1.00,2.50\n";
+        let boundary = "didhub-test-boundary";
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n{}\r\n\
+             --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"numbers.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n\
+             --{boundary}--\r\n",
+            visitor.csrf()
+        );
+        let request = visitor
+            .client
+            .post(format!("{}/operator/inventory/upload", app.base))
+            .header("cookie", visitor.cookie_header())
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .body(body);
+        let page = send(request).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let text = html(&page);
+        assert!(text.contains("1 added") && text.contains("1 refused"), "{text}");
+        assert!(text.contains("<td>3</td>"), "line 3 is the bad one: {text}");
+        let found = app.service.number_detail("+33123456791").await.expect("imported");
+        assert_eq!(found.did.setup_minor, 1_00);
+    }
+
     async fn the_operator_pages_need_a_key() {
         let app = TestApp::spawn().await;
         let mut visitor = Visitor::new(&app).await;
