@@ -258,6 +258,23 @@ on_both_backends! {
         assert_eq!(found.did.setup_minor, 1_00);
     }
 
+    async fn an_operator_reprices_a_countrys_available_numbers_of_one_type() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let key = app.service.create_operator_key("ops", Role::Admin, None).await.expect("key");
+        let mut visitor = Visitor::new(&app).await;
+        visitor.post("/operator/login", &[("key", key.as_str())]).await;
+        let fields = [("country", "FR"), ("type", "landline"), ("currency", "USD"), ("setup_fee", "2.00"), ("monthly_cost", "3.00")];
+        let page = visitor.post("/operator/inventory/reprice", &fields).await;
+        assert!(html(&page).contains("2 available numbers repriced"), "{}", html(&page));
+        let landline = app.service.number_detail(FR_LANDLINE_1).await.expect("number");
+        assert_eq!((landline.did.setup_minor, landline.did.monthly_minor), (2_00, 3_00));
+        let mobile = app.service.number_detail(FR_MOBILE).await.expect("number");
+        assert_eq!(mobile.did.setup_minor, 3_00, "another type keeps its price");
+        let refused = visitor.post("/operator/inventory/reprice", &[("country", "FR"), ("currency", "USD"), ("setup_fee", "x"), ("monthly_cost", "1")]).await;
+        assert!(html(&refused).contains("class=\"alert\""), "{}", html(&refused));
+    }
+
     async fn the_operator_pages_need_a_key() {
         let app = TestApp::spawn().await;
         let mut visitor = Visitor::new(&app).await;

@@ -48,7 +48,7 @@ fn upload_form(csrf: &CsrfToken) -> Markup {
     }
 }
 
-fn reprice_form(csrf: &CsrfToken) -> Markup {
+fn reprice_form(csrf: &CsrfToken, currency: Currency) -> Markup {
     html! {
         form.card method="post" action="/operator/inventory/reprice" {
             h2 { "Reprice available numbers" }
@@ -63,7 +63,7 @@ fn reprice_form(csrf: &CsrfToken) -> Markup {
                 @for t in DidType::ALL { option value=(t.code()) { (t.display_name()) } }
             }
             label for="reprice-currency" { "Currency" }
-            input #reprice-currency name="currency" value="USD" maxlength="3" required;
+            input #reprice-currency name="currency" value=(currency.code()) maxlength="3" required;
             label for="reprice-setup" { "Setup fee" }
             input #reprice-setup name="setup_fee" inputmode="decimal" required;
             label for="reprice-monthly" { "Monthly cost" }
@@ -86,7 +86,7 @@ async fn inventory_page(
     let manage = may(&operator.0, Access::Manage);
     let body = html! {
         @if let Some(banner) = banner { (banner) }
-        @if manage { div.charts { (upload_form(csrf)) (reprice_form(csrf)) } }
+        @if manage { div.charts { (upload_form(csrf)) (reprice_form(csrf, state.service.settings().default_currency)) } }
         (counts)
     };
     page(csrf, "Inventory", body)
