@@ -67,6 +67,14 @@ fn parse_number(text: &str, region: Option<&CountryCode>) -> Result<PhoneNumber,
     phonenumber::parse(id, &normalised).map_err(|_| PhoneError::Unparsable(text.to_owned()))
 }
 
+/// A stored E.164 number as people read it ("+33 1 23 45 67 89"); the
+/// E.164 text itself when libphonenumber cannot group it.
+pub fn international_format(e164: &str) -> String {
+    phonenumber::parse(None, e164)
+        .map(|n| n.format().mode(Mode::International).to_string())
+        .unwrap_or_else(|_| e164.to_owned())
+}
+
 impl std::fmt::Display for E164 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.0)

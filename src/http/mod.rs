@@ -4,6 +4,7 @@ pub mod admin;
 pub(crate) mod billing;
 mod calls;
 mod compat;
+mod console;
 pub mod error;
 mod freeswitch;
 mod input;
@@ -105,6 +106,7 @@ pub fn router(service: Service, settings: &HttpSettings) -> Router {
         .route("/healthz", get(healthz))
         .merge(admin::router())
         .merge(webhooks::router())
+        .merge(console::router())
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::serve))
         .fallback(not_found)

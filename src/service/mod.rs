@@ -18,6 +18,7 @@ mod operators;
 mod order;
 mod passwords;
 mod purchase;
+mod quotes;
 mod resolve;
 mod restore;
 mod routing;
@@ -50,6 +51,7 @@ pub fn inventory_columns() -> &'static str {
 pub use numbers::{ForwardRequest, Released};
 pub use operators::{OPERATOR_KEY_PREFIX, Operator, OperatorKeyInfo};
 pub use purchase::{AssignRequest, Charge, Purchase};
+pub use quotes::{PurchaseQuote, RenewalProjection};
 pub use resolve::{HostResolver, Resolution, ResolveError, SystemResolver};
 pub use restore::Restored;
 pub use routing::{Destination, Limits, Route, RouteStatus, RouteTable};

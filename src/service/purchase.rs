@@ -72,6 +72,11 @@ fn check_key(key: &str) -> Result<()> {
     Ok(())
 }
 
+/// What buying a number debits at once: its setup fee and first month.
+pub(super) fn first_charge_minor(did: &Did) -> i64 {
+    did.setup_minor + did.monthly_minor
+}
+
 impl Service {
     pub async fn assign(&self, account_id: i64, request: &AssignRequest) -> Result<Purchase> {
         let outcome = self.try_assign(account_id, request).await;
@@ -164,7 +169,7 @@ pub(super) async fn sell(
     now: i64,
 ) -> Result<Sold> {
     let did = claim_number(conn, account_id, did_id, now).await?;
-    let total = did.setup_minor + did.monthly_minor;
+    let total = first_charge_minor(&did);
     let (balance_after, username) = debit(conn, account_id, &did, total).await?;
     let charges = record_charges(conn, account_id, &did, balance_after, now).await?;
     Ok(Sold {
