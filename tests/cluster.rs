@@ -158,33 +158,48 @@ async fn login(client: &reqwest::Client, base: &str, username: &str) -> String {
     body["account_token"].as_str().expect("token").to_owned()
 }
 
-/// Ids of the given numbers, as the API lists them.
+/// The did_ids of `numbers` as `base` offers them. An instance learns of
+/// numbers another process imported through the change feed, so this waits
+/// (up to 5 s) until every one is on sale there.
 async fn ids_of(
     client: &reqwest::Client,
     base: &str,
     token: &str,
     numbers: &[String],
 ) -> Vec<String> {
-    let (status, body) = post(
-        client,
-        &format!("{base}/api/did/available"),
-        &[("token", token), ("country", "FR"), ("limit", "500")],
-    )
-    .await
-    .expect("search");
-    assert_eq!(status, StatusCode::OK);
     let wanted: HashSet<&String> = numbers.iter().collect();
-    body["dids"]
-        .as_array()
-        .expect("dids")
-        .iter()
-        .filter(|d| {
-            d["did_number"]
-                .as_str()
-                .is_some_and(|n| wanted.contains(&n.to_owned()))
-        })
-        .map(|d| d["did_id"].to_string())
-        .collect()
+    let started = Instant::now();
+    loop {
+        let (status, body) = post(
+            client,
+            &format!("{base}/api/did/available"),
+            &[("token", token), ("country", "FR"), ("limit", "500")],
+        )
+        .await
+        .expect("search");
+        assert_eq!(status, StatusCode::OK);
+        let ids: Vec<String> = body["dids"]
+            .as_array()
+            .expect("dids")
+            .iter()
+            .filter(|d| {
+                d["did_number"]
+                    .as_str()
+                    .is_some_and(|n| wanted.contains(&n.to_owned()))
+            })
+            .map(|d| d["did_id"].to_string())
+            .collect();
+        if ids.len() == numbers.len() {
+            return ids;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "{base} offers {} of the {} imported numbers after 5 s",
+            ids.len(),
+            numbers.len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// The ids of the numbers an account owns, as the database says.
