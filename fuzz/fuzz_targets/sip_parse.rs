@@ -17,17 +17,24 @@ use libfuzzer_sys::fuzz_target;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-/// Routes every number somewhere, so the 302 path is exercised too; one
-/// number is owned but not forwarded.
+/// Routes every number somewhere, so the 302 path (with a failover list of
+/// two Contacts) is exercised too; one number is owned but not forwarded,
+/// one suspended.
 struct Everything;
 
 impl RouteSource for Everything {
     fn lookup(&self, number: &str) -> Lookup {
         match number {
             "+33123456789" => Lookup::NoForward,
+            "+33123456780" => Lookup::Suspended {
+                reason: "number suspended for non-payment",
+            },
             _ => Lookup::Redirect {
                 did: Arc::from(number),
-                contact: Arc::from("sip:target@gw.example.net;user=phone"),
+                contacts: Arc::from([
+                    Arc::<str>::from("sip:target@gw.example.net;user=phone"),
+                    Arc::<str>::from("tel:+33612345678"),
+                ]),
             },
         }
     }
