@@ -495,6 +495,14 @@ on_both_backends! {
         cli.run(&["number", "limit", "+33123456789", "--max-calls", "none"]).assert_success("number unlimited");
         cli.run(&["account", "limit", "alice", "--max-calls", "none"]).assert_success("account unlimited");
         assert_eq!(limits(&cli).await, (None, None));
+        // Run on the database, the changes are in the audit log as every other write is.
+        for action in ["number.limit", "account.limit"] {
+            let log = cli.run(&["audit", "log", "--action", action, "--output", "json"]);
+            let entries: serde_json::Value = serde_json::from_str(&log.stdout).expect("json");
+            let after: Vec<_> = entries.as_array().expect("entries").iter().map(|e| e["after"]["max_calls"].clone()).collect();
+            assert_eq!(after.len(), 2, "{action}: {}", log.stdout);
+            assert!(after[0].is_null() && after[1].is_i64(), "{action}: newest first: {}", log.stdout);
+        }
 
         for refused in [
             &["number", "limit", "+33999999999", "--max-calls", "1"][..],

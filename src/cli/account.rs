@@ -319,7 +319,7 @@ async fn run_other(service: Service, command: AccountCommand) -> anyhow::Result<
         } => {
             let id = service.account_by_username(&username).await?.id;
             service
-                .set_account_max_calls_as(None, id, max_calls.0)
+                .set_account_max_calls_as(Some(&super::cli_operator()), id, max_calls.0)
                 .await?;
             let answer = LimitsInput {
                 max_calls: max_calls.0,

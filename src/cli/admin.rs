@@ -161,7 +161,10 @@ pub async fn number(source: Source<'_>, command: NumberCommand) -> anyhow::Resul
         } => {
             let limits = match source {
                 Source::Database(service) => {
-                    service.set_number_max_calls(&number, max_calls.0).await?;
+                    let actor = super::cli_operator();
+                    service
+                        .set_number_max_calls_as(Some(&actor), &number, max_calls.0)
+                        .await?;
                     to_json(LimitsInput {
                         max_calls: max_calls.0,
                     })?
