@@ -495,6 +495,14 @@ on_both_backends! {
         cli.run(&["number", "limit", "+33123456789", "--max-calls", "none"]).assert_success("number unlimited");
         cli.run(&["account", "limit", "alice", "--max-calls", "none"]).assert_success("account unlimited");
         assert_eq!(limits(&cli).await, (None, None));
+        // Run on the database, the changes are in the audit log as every other write is.
+        for action in ["number.limit", "account.limit"] {
+            let log = cli.run(&["audit", "log", "--action", action, "--output", "json"]);
+            let entries: serde_json::Value = serde_json::from_str(&log.stdout).expect("json");
+            let after: Vec<_> = entries.as_array().expect("entries").iter().map(|e| e["after"]["max_calls"].clone()).collect();
+            assert_eq!(after.len(), 2, "{action}: {}", log.stdout);
+            assert!(after[0].is_null() && after[1].is_i64(), "{action}: newest first: {}", log.stdout);
+        }
 
         for refused in [
             &["number", "limit", "+33999999999", "--max-calls", "1"][..],
@@ -1340,6 +1348,38 @@ mod remote {
             let actor = writes[0]["actor"].as_str().expect("actor");
             assert_eq!(without_times(&here.stdout).replace(&format!("\"actor\":\"{actor}\""), "\"actor\":\"ops\""),
                 without_times(&there.stdout));
+            // With --output json every account command prints the admin API's answer, the same both ways.
+            let json = |args: &[&str], stdin: &str| -> serde_json::Value {
+                let run = both_with_stdin(&[args, &["--output", "json"][..]].concat(), stdin);
+                assert_eq!(run.code, Some(0), "didhub {args:?}: {}", run.stderr);
+                serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("didhub {args:?}: {e}: {}", run.stdout))
+            };
+            let carol = json(&["account", "create", "carol", "--password-stdin", "--balance", "1.00"], &password);
+            assert_eq!((carol["account"]["username"].as_str(), carol["account"]["balance"].as_str()), (Some("carol"), Some("1.00")));
+            let credited = json(&["account", "credit", "carol", "2.00"], "");
+            assert_eq!((credited["balance"].as_str(), credited["entry"]["type"].as_str()), (Some("3.00"), Some("credit")));
+            assert_eq!(json(&["account", "adjust", "carol", "-0.25", "--description", "fee"], "")["balance"].as_str(), Some("2.75"));
+            let pbx = json(&["account", "set-pbx", "carol", "pbx.carol.test"], "");
+            assert_eq!((pbx["username"].as_str(), pbx["pbx_host"].as_str()), (Some("carol"), Some("pbx.carol.test")));
+            let reset = json(&["account", "set-password", "carol", "--password-stdin"], "yet another long password\n");
+            assert_eq!(reset, serde_json::json!({"status": "ok"}));
+            assert_eq!(json(&["account", "limit", "carol", "--max-calls", "3"], ""), serde_json::json!({"max_calls": 3}));
+            assert_eq!(json(&["account", "limit", "carol", "--max-calls", "none"], ""), serde_json::json!({"max_calls": null}));
+            assert_eq!(both(&["account", "limit", "carol", "--max-calls", "4"]).stdout, "carol: at most 4 concurrent calls\n");
+            let ledger = json(&["account", "ledger", "carol", "--limit", "2"], "");
+            assert_eq!(ledger["entries"].as_array().map(Vec::len), Some(2), "{ledger}");
+            assert_eq!((ledger["entries"][0]["type"].as_str(), ledger["balance"].as_str()), (Some("adjustment"), Some("2.75")));
+            let audit = json(&["account", "audit"], "");
+            assert_eq!((audit["accounts"].as_array().map(Vec::len), audit["mismatches"].as_u64()), (Some(3), Some(0)), "{audit}");
+            let month = chrono::Utc::now().format("%Y-%m").to_string();
+            let statement = json(&["account", "statement", "carol", "--month", &month], "");
+            assert_eq!((statement["month"].as_str(), statement["closing_balance"].as_str()), (Some(month.as_str()), Some("2.75")));
+            let text = both(&["account", "statement", "carol", "--month", &month]);
+            assert!(text.stdout.starts_with(&format!("statement of carol for {month} (USD)\n")), "{}", text.stdout);
+            assert!(text.stdout.ends_with("closing balance           2.75\n"), "{}", text.stdout);
+            let csv_statement = both(&["account", "statement", "carol", "--month", &month, "--csv"]);
+            assert!(csv_statement.stdout.starts_with("date,entry_id,type,"), "{}", csv_statement.stdout);
+            assert_eq!(both(&["account", "statement", "carol", "--month", "2026-13"]).code, Some(1));
             let imported = both(&["inventory", "import", path_text(&csv)]);
             assert_eq!(imported.code, Some(2), "a rejected line: {}", imported.stderr);
             assert!(imported.stdout.contains("inserted 4,"), "{}", imported.stdout);
@@ -1347,6 +1387,9 @@ mod remote {
             let again = both(&["inventory", "import", path_text(&csv), "--output", "json"]);
             let report: serde_json::Value = serde_json::from_str(&again.stdout).expect("json");
             assert_eq!((report["unchanged"].as_u64(), report["rejected_count"].as_u64()), (Some(4), Some(1)));
+            // --lenient-csv is for the database only; its report is the upload's JSON too.
+            let lenient = direct.run(&["inventory", "import", path_text(&csv), "--lenient-csv", "--output", "json"]);
+            assert_eq!((lenient.code, lenient.stdout), (Some(2), again.stdout.clone()));
 
             let withdrawn = both(&["inventory", "withdraw", "+33123456789", "--id", "99"]);
             assert_eq!(withdrawn.code, Some(2), "one skipped");
@@ -1383,6 +1426,9 @@ mod remote {
             let shown = both(&["number", "show", "+33612345670"]);
             assert!(shown.stdout.contains("status        available"), "{}", shown.stdout);
             both(&["number", "show", "+33612345670", "--output", "json"]).assert_success("show json");
+            assert_eq!(json(&["number", "limit", "+33612345670", "--max-calls", "2"], ""), serde_json::json!({"max_calls": 2}));
+            assert_eq!(both(&["number", "limit", "+33612345670", "--max-calls", "none"]).stdout,
+                "+33612345670: at most unlimited concurrent calls\n");
             assert_eq!(both(&["number", "show", "+33999999999"]).code, Some(1));
             let release = both(&["number", "release", "+33612345670", "--reason", "test"]);
             assert_eq!(release.code, Some(1), "nobody owns it: {}", release.stderr);

@@ -4,6 +4,10 @@ use super::admin::{AccountAction, Source};
 use super::operator::Output;
 use crate::domain::Currency;
 use crate::domain::billing::rfc3339;
+use crate::http::admin::accounts::{AccountJson, CreatedAccount, PasswordReset};
+use crate::http::admin::limits::LimitsInput;
+use crate::http::admin::money::{AdminLedger, BalanceAuditJson, PostedJson};
+use crate::http::billing::StatementResponse;
 use crate::service::{AccountUpdate, Posting, Service};
 use anyhow::{Context, bail};
 use clap::Subcommand;
@@ -24,6 +28,8 @@ pub enum AccountCommand {
         /// ISO 4217 currency of the account.
         #[arg(long, default_value = "USD")]
         currency: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Add money to an account's balance.
     Credit {
@@ -31,6 +37,8 @@ pub enum AccountCommand {
         amount: String,
         #[arg(long, default_value = "credit")]
         description: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Correct a balance by a signed amount (e.g. -5.00), recorded in the ledger.
     Adjust {
@@ -39,6 +47,8 @@ pub enum AccountCommand {
         amount: String,
         #[arg(long)]
         description: String,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Set (or with --clear remove) the PBX host that `extension` forwards reach.
     SetPbx {
@@ -46,6 +56,8 @@ pub enum AccountCommand {
         host: Option<String>,
         #[arg(long, conflicts_with = "host")]
         clear: bool,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Limit the concurrent calls to all of an account's numbers together
     /// (`none` removes the limit); the operator's SBC enforces it.
@@ -53,12 +65,16 @@ pub enum AccountCommand {
         username: String,
         #[arg(long, value_parser = super::number::parse_max_calls)]
         max_calls: super::number::MaxCalls,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Replace an account's password (read from standard input) and revoke its tokens.
     SetPassword {
         username: String,
         #[arg(long, required = true)]
         password_stdin: bool,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// List accounts with their balances.
     List {
@@ -70,9 +86,14 @@ pub enum AccountCommand {
         username: String,
         #[arg(long, default_value_t = 50)]
         limit: i64,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Check that every balance equals the sum of its ledger; exits 1 if not.
-    Audit,
+    Audit {
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
+    },
     /// A month's statement: opening balance, every entry, totals per kind, closing balance.
     Statement {
         username: String,
@@ -80,8 +101,10 @@ pub enum AccountCommand {
         #[arg(long)]
         month: String,
         /// Print CSV instead of text.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "output")]
         csv: bool,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Show an account: balance, numbers, PBX host, status.
     Show {
@@ -149,6 +172,7 @@ async fn post(
     kind: &'static str,
     amount: &str,
     description: &str,
+    output: Output,
 ) -> anyhow::Result<()> {
     let account = service.account_by_username(username).await?;
     let currency = account.currency;
@@ -159,17 +183,31 @@ async fn post(
         reference: None,
         allow_negative: false,
     };
-    service
+    let posted = service
         .post_money_as(Some(&super::cli_operator()), account.id, &posting, None)
         .await?;
-    let account = service.account_by_id(account.id).await?;
-    let balance = currency.format_minor(account.balance_minor);
-    println!(
-        "{}",
-        balance_line(&account.username, &balance, currency.code())
-    );
+    let answer = PostedJson::new(&posted, currency);
+    json_or(output, &answer, || {
+        balance_line(&account.username, &answer.balance, currency.code())
+    })
+}
+
+/// With `--output json`, the admin API's answer to the same request (so a
+/// script reads the same with and without `--addr`); else the table line.
+pub(super) fn json_or(
+    output: Output,
+    answer: &impl serde::Serialize,
+    line: impl FnOnce() -> String,
+) -> anyhow::Result<()> {
+    match output {
+        Output::Json => println!("{}", serde_json::to_value(answer)?),
+        Output::Table => println!("{}", line()),
+    }
     Ok(())
 }
+
+/// `account ledger --output json` prints at most this many entries on both paths.
+pub(super) const MAX_LEDGER_ENTRIES: i64 = 1000;
 
 /// `account list` and `account credit|adjust` print the same whether they
 /// talk to the database or to a server (`--addr`).
@@ -244,149 +282,88 @@ async fn run_other(service: Service, command: AccountCommand) -> anyhow::Result<
             password_stdin: _,
             balance,
             currency,
-        } => {
-            let currency = Currency::parse(&currency)
-                .with_context(|| format!("unknown currency {currency}"))?;
-            let opening = currency.parse_minor(&balance)?;
-            let password = read_password()?;
-            let account = service
-                .create_account_as(
-                    Some(&super::cli_operator()),
-                    &username,
-                    &password,
-                    Some(currency),
-                    opening,
-                )
-                .await?;
-            println!(
-                "{}",
-                created_line(
-                    &account.username,
-                    account.id,
-                    &account.currency.format_minor(account.balance_minor),
-                    account.currency.code()
-                )
-            );
-        }
+            output,
+        } => create(&service, &username, &balance, &currency, output).await?,
         AccountCommand::Credit {
             username,
             amount,
             description,
-        } => post(&service, &username, "credit", &amount, &description).await?,
+            output,
+        } => post(&service, &username, "credit", &amount, &description, output).await?,
         AccountCommand::Adjust {
             username,
             amount,
             description,
-        } => post(&service, &username, "adjustment", &amount, &description).await?,
+            output,
+        } => {
+            post(
+                &service,
+                &username,
+                "adjustment",
+                &amount,
+                &description,
+                output,
+            )
+            .await?
+        }
         AccountCommand::SetPbx {
             username,
             host,
             clear,
-        } => {
-            if host.is_none() && !clear {
-                bail!("give a host, or --clear");
-            }
-            let id = service.account_by_username(&username).await?.id;
-            let update = AccountUpdate {
-                status: None,
-                pbx_host: Some(host),
-            };
-            let account = service
-                .update_account_as(Some(&super::cli_operator()), id, &update)
-                .await?;
-            println!(
-                "{}",
-                pbx_line(&account.username, account.pbx_host.as_deref())
-            );
-        }
+            output,
+        } => set_pbx(&service, &username, host, clear, output).await?,
         AccountCommand::Limit {
             username,
             max_calls,
+            output,
         } => {
+            let id = service.account_by_username(&username).await?.id;
             service
-                .set_account_max_calls(&username, max_calls.0)
+                .set_account_max_calls_as(Some(&super::cli_operator()), id, max_calls.0)
                 .await?;
-            println!("{username}: at most {max_calls} concurrent calls");
+            let answer = LimitsInput {
+                max_calls: max_calls.0,
+            };
+            json_or(output, &answer, || {
+                format!("{username}: at most {max_calls} concurrent calls")
+            })?;
         }
-        AccountCommand::SetPassword { username, .. } => {
+        AccountCommand::SetPassword {
+            username, output, ..
+        } => {
             let password = read_password()?;
             let id = service.account_by_username(&username).await?.id;
             service
                 .set_password_as(Some(&super::cli_operator()), id, &password)
                 .await?;
-            println!("{}", password_line(&username));
+            let answer = PasswordReset {
+                status: "ok".to_owned(),
+                password: None,
+            };
+            json_or(output, &answer, || password_line(&username))?;
         }
-        AccountCommand::List {
-            output: Output::Json,
-        } => {
-            let accounts: Vec<_> = service
-                .list_accounts()
-                .await?
-                .iter()
-                .map(|a| crate::http::admin::accounts::AccountJson::new(a, None))
-                .collect();
-            println!("{}", serde_json::to_value(accounts)?);
-        }
-        AccountCommand::List {
-            output: Output::Table,
-        } => {
-            println!("{}", list_header());
-            for account in service.list_accounts().await? {
-                let balance = account.currency.format_minor(account.balance_minor);
-                let currency = account.currency.code();
-                println!(
-                    "{}",
-                    list_line(
-                        &account.username,
-                        &balance,
-                        currency,
-                        account.pbx_host.as_deref()
-                    )
-                );
-            }
-        }
-        AccountCommand::Ledger { username, limit } => {
-            let account = service.account_by_username(&username).await?;
-            let currency = account.currency;
-            for entry in service.ledger(account.id, None, limit).await? {
-                println!(
-                    "{}",
-                    ledger_line(
-                        entry.id,
-                        &rfc3339(entry.created_at),
-                        &entry.kind,
-                        &currency.format_minor(entry.amount_minor),
-                        &currency.format_minor(entry.balance_after_minor),
-                        &entry.description
-                    )
-                );
-            }
-        }
-        AccountCommand::Audit => {
-            let mut broken = 0;
-            for account in service.list_accounts().await? {
-                let (balance, sum) = service.audit_account(account.id).await?;
-                if balance != sum {
-                    broken += 1;
-                    let format = |minor| account.currency.format_minor(minor);
-                    println!(
-                        "{}",
-                        mismatch_line(&account.username, &format(balance), &format(sum))
-                    );
-                }
-            }
-            return Ok(audit_verdict(broken));
-        }
+        AccountCommand::List { output } => list(&service, output).await?,
+        AccountCommand::Ledger {
+            username,
+            limit,
+            output,
+        } => ledger(&service, &username, limit, output).await?,
+        AccountCommand::Audit { output } => return audit(&service, output).await,
         AccountCommand::Statement {
             username,
             month,
             csv,
+            output,
         } => {
             let statement = service.statement_of(&username, &month).await?;
             if csv {
                 print!("{}", crate::http::statement_csv(&statement)?);
-            } else {
-                print_statement(&statement);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let answer = serde_json::to_value(StatementResponse::from(&statement))?;
+            match output {
+                Output::Json => println!("{answer}"),
+                Output::Table => print_statement(&username, &answer),
             }
         }
         AccountCommand::Show { .. }
@@ -397,28 +374,171 @@ async fn run_other(service: Service, command: AccountCommand) -> anyhow::Result<
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_statement(s: &crate::service::Statement) {
-    let money = |minor: i64| s.currency.format_minor(minor);
-    println!(
-        "statement of {} for {} ({})",
-        s.username,
-        s.month,
-        s.currency.code()
-    );
-    println!("opening balance {:>14}", money(s.opening_minor));
-    for entry in &s.entries {
+async fn create(
+    service: &Service,
+    username: &str,
+    balance: &str,
+    currency: &str,
+    output: Output,
+) -> anyhow::Result<()> {
+    let currency =
+        Currency::parse(currency).with_context(|| format!("unknown currency {currency}"))?;
+    let opening = currency.parse_minor(balance)?;
+    let password = read_password()?;
+    let account = service
+        .create_account_as(
+            Some(&super::cli_operator()),
+            username,
+            &password,
+            Some(currency),
+            opening,
+        )
+        .await?;
+    let answer = CreatedAccount {
+        account: AccountJson::new(&account, Some(0)),
+        password: None,
+    };
+    json_or(output, &answer, || {
+        created_line(
+            &account.username,
+            account.id,
+            &account.currency.format_minor(account.balance_minor),
+            account.currency.code(),
+        )
+    })
+}
+
+async fn set_pbx(
+    service: &Service,
+    username: &str,
+    host: Option<String>,
+    clear: bool,
+    output: Output,
+) -> anyhow::Result<()> {
+    if host.is_none() && !clear {
+        bail!("give a host, or --clear");
+    }
+    let id = service.account_by_username(username).await?.id;
+    let update = AccountUpdate {
+        status: None,
+        pbx_host: Some(host),
+    };
+    let account = service
+        .update_account_as(Some(&super::cli_operator()), id, &update)
+        .await?;
+    json_or(output, &AccountJson::new(&account, None), || {
+        pbx_line(&account.username, account.pbx_host.as_deref())
+    })
+}
+
+async fn list(service: &Service, output: Output) -> anyhow::Result<()> {
+    let accounts = service.list_accounts().await?;
+    if output == Output::Json {
+        let accounts: Vec<_> = accounts.iter().map(|a| AccountJson::new(a, None)).collect();
+        println!("{}", serde_json::to_value(accounts)?);
+        return Ok(());
+    }
+    println!("{}", list_header());
+    for account in accounts {
+        let balance = account.currency.format_minor(account.balance_minor);
+        let currency = account.currency.code();
+        let pbx = account.pbx_host.as_deref();
+        println!("{}", list_line(&account.username, &balance, currency, pbx));
+    }
+    Ok(())
+}
+
+/// The newest entries; with `--output json` the admin API's page (at most
+/// 1000 entries, as `--addr` asks for).
+async fn ledger(
+    service: &Service,
+    username: &str,
+    limit: i64,
+    output: Output,
+) -> anyhow::Result<()> {
+    let account = service.account_by_username(username).await?;
+    if output == Output::Json {
+        let limit = limit.clamp(1, MAX_LEDGER_ENTRIES);
+        let (account, entries) = service.account_ledger(account.id, None, limit).await?;
+        let page = AdminLedger::new(&account, &entries, limit);
+        println!("{}", serde_json::to_value(page)?);
+        return Ok(());
+    }
+    let currency = account.currency;
+    for entry in service.ledger(account.id, None, limit).await? {
         println!(
-            "{:>8} {} {:<15} {:>14} {:>14}  {}",
-            entry.id,
-            rfc3339(entry.created_at),
-            entry.kind,
-            money(entry.amount_minor),
-            money(entry.balance_after_minor),
-            entry.description
+            "{}",
+            ledger_line(
+                entry.id,
+                &rfc3339(entry.created_at),
+                &entry.kind,
+                &currency.format_minor(entry.amount_minor),
+                &currency.format_minor(entry.balance_after_minor),
+                &entry.description
+            )
         );
     }
-    for (kind, total) in &s.totals {
-        println!("total {kind:<15} {:>14}", money(*total));
+    Ok(())
+}
+
+/// Every balance against its ledger sum, by username; exits 1 on a mismatch.
+async fn audit(service: &Service, output: Output) -> anyhow::Result<ExitCode> {
+    let mut rows = Vec::new();
+    for account in service.list_accounts().await? {
+        let (balance, sum) = service.audit_account(account.id).await?;
+        rows.push(BalanceAuditJson::new(&account, balance, sum));
     }
-    println!("closing balance {:>14}", money(s.closing_minor));
+    Ok(print_audit(&serde_json::to_value(rows)?, output))
+}
+
+/// `account audit` from the admin API's rows (sorted by username), on both
+/// paths: the one page `--output json` prints, or the mismatches and a verdict.
+pub(super) fn print_audit(rows: &serde_json::Value, output: Output) -> ExitCode {
+    let accounts = rows.as_array().cloned().unwrap_or_default();
+    let broken: Vec<_> = accounts.iter().filter(|a| a["ok"] == false).collect();
+    if output == Output::Json {
+        let page = serde_json::json!({
+            "accounts": accounts, "mismatches": broken.len(), "next_cursor": null,
+        });
+        println!("{page}");
+        return if broken.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        };
+    }
+    for a in &broken {
+        let text = |field: &str| a[field].as_str().unwrap_or("").to_owned();
+        println!(
+            "{}",
+            mismatch_line(&text("username"), &text("balance"), &text("ledger_sum"))
+        );
+    }
+    audit_verdict(broken.len())
+}
+
+/// `account statement` from the admin API's statement JSON, on both paths.
+pub(super) fn print_statement(username: &str, s: &serde_json::Value) {
+    let text = |v: &serde_json::Value, field: &str| v[field].as_str().unwrap_or("").to_owned();
+    println!(
+        "statement of {username} for {} ({})",
+        text(s, "month"),
+        text(s, "currency")
+    );
+    println!("opening balance {:>14}", text(s, "opening_balance"));
+    for e in s["entries"].as_array().into_iter().flatten() {
+        let line = ledger_line(
+            e["id"].as_i64().unwrap_or(0),
+            &text(e, "created_at"),
+            &text(e, "type"),
+            &text(e, "amount"),
+            &text(e, "balance_after"),
+            &text(e, "description"),
+        );
+        println!("{line}");
+    }
+    for (kind, total) in s["totals"].as_object().into_iter().flatten() {
+        println!("total {kind:<15} {:>14}", total.as_str().unwrap_or(""));
+    }
+    println!("closing balance {:>14}", text(s, "closing_balance"));
 }

@@ -6,6 +6,7 @@ use super::operator::Output;
 use super::remote::Remote;
 use crate::http::admin::accounts::AccountJson;
 use crate::http::admin::inventory::InventoryCounts;
+use crate::http::admin::limits::LimitsInput;
 use crate::http::admin::numbers::{ForcedRelease, NumberJson};
 use crate::service::{AccountUpdate, Service};
 use clap::Subcommand;
@@ -33,6 +34,8 @@ pub enum NumberCommand {
         number: String,
         #[arg(long, value_parser = super::number::parse_max_calls)]
         max_calls: super::number::MaxCalls,
+        #[arg(long, value_enum, default_value_t = Output::Table)]
+        output: Output,
     },
     /// Take a number from its owner into aging, without refund.
     Release {
@@ -151,20 +154,31 @@ pub async fn number(source: Source<'_>, command: NumberCommand) -> anyhow::Resul
             };
             Ok(print(&shown, output, print_number))
         }
-        NumberCommand::Limit { number, max_calls } => {
-            match source {
+        NumberCommand::Limit {
+            number,
+            max_calls,
+            output,
+        } => {
+            let limits = match source {
                 Source::Database(service) => {
-                    service.set_number_max_calls(&number, max_calls.0).await?;
+                    let actor = super::cli_operator();
+                    service
+                        .set_number_max_calls_as(Some(&actor), &number, max_calls.0)
+                        .await?;
+                    to_json(LimitsInput {
+                        max_calls: max_calls.0,
+                    })?
                 }
                 Source::Server(remote) => {
                     let path = format!("/numbers/{}/limits", segment(&number));
                     remote
                         .patch(&path, &json!({ "max_calls": max_calls.0 }))
-                        .await?;
+                        .await?
                 }
-            }
-            println!("{number}: at most {max_calls} concurrent calls");
-            Ok(ExitCode::SUCCESS)
+            };
+            Ok(print(&limits, output, |_| {
+                println!("{number}: at most {max_calls} concurrent calls");
+            }))
         }
         NumberCommand::Release {
             number,

@@ -32,8 +32,9 @@ pub struct Cli {
     #[command(flatten)]
     pub database: DatabaseArgs,
     /// A didhub server (http://host:port) whose admin API the operator
-    /// commands talk to, instead of the database (`account list|credit|adjust`,
-    /// `audit log`); the key from DIDHUB_OPERATOR_KEY or `didhub login`.
+    /// commands talk to, instead of the database (every `account` command,
+    /// `number`, `stats`, `audit log`, `inventory import|list|counts|reprice|withdraw`);
+    /// the key from DIDHUB_OPERATOR_KEY or `didhub login`.
     #[arg(long, env = "DIDHUB_ADDR", global = true)]
     pub addr: Option<String>,
     /// Log filter, e.g. `info` or `didhub=debug,tower_http=debug`.
@@ -296,9 +297,89 @@ fn bail_login() -> anyhow::Result<ExitCode> {
     anyhow::bail!("didhub login needs --addr URL (or DIDHUB_ADDR)")
 }
 
+/// The `account` commands through a server's admin API.
+async fn remote_account(addr: &str, command: account::AccountCommand) -> anyhow::Result<ExitCode> {
+    use account::AccountCommand as A;
+    let server = remote::Remote::new(addr)?;
+    match command {
+        A::List { output } => server.account_list(output).await,
+        A::Create {
+            username,
+            balance,
+            currency,
+            output,
+            ..
+        } => {
+            let password = account::read_password()?;
+            server
+                .account_create(&username, &password, &balance, &currency, output)
+                .await
+        }
+        A::SetPbx {
+            username,
+            host,
+            clear,
+            output,
+        } => {
+            if host.is_none() && !clear {
+                anyhow::bail!("give a host, or --clear");
+            }
+            server.set_pbx(&username, host.as_deref(), output).await
+        }
+        A::SetPassword {
+            username, output, ..
+        } => {
+            let password = account::read_password()?;
+            server.set_password(&username, &password, output).await
+        }
+        A::Limit {
+            username,
+            max_calls,
+            output,
+        } => server.account_limit(&username, max_calls, output).await,
+        A::Ledger {
+            username,
+            limit,
+            output,
+        } => server.ledger(&username, limit, output).await,
+        A::Audit { output } => server.balances_audit(output).await,
+        A::Statement {
+            username,
+            month,
+            csv,
+            output,
+        } => server.statement(&username, &month, csv, output).await,
+        A::Credit {
+            username,
+            amount,
+            description,
+            output,
+        } => {
+            server
+                .post_money(&username, "credits", &amount, &description, output)
+                .await
+        }
+        A::Adjust {
+            username,
+            amount,
+            description,
+            output,
+        } => {
+            server
+                .post_money(&username, "adjustments", &amount, &description, output)
+                .await
+        }
+        A::Show { .. } | A::Suspend { .. } | A::Unsuspend { .. } | A::Delete { .. } => {
+            let Some((username, action, output)) = command.admin_action() else {
+                anyhow::bail!("not an admin API command");
+            };
+            admin::account(admin::Source::Server(&server), username, action, output).await
+        }
+    }
+}
+
 /// The commands that work against a server; the others need the database.
 async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
-    use account::AccountCommand as A;
     use operator::AuditCommand;
     match command {
         Command::Login => remote::login(addr).await,
@@ -325,13 +406,6 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
             let server = remote::Remote::new(addr)?;
             admin::inventory_counts(admin::Source::Server(&server), output).await
         }
-        Command::Account(command) if command.admin_action().is_some() => {
-            let server = remote::Remote::new(addr)?;
-            let Some((username, action, output)) = command.admin_action() else {
-                anyhow::bail!("not an admin API command");
-            };
-            admin::account(admin::Source::Server(&server), username, action, output).await
-        }
         Command::Inventory(inventory::InventoryCommand::Import {
             file,
             lenient_csv,
@@ -352,62 +426,7 @@ async fn run_remote(addr: &str, command: Command) -> anyhow::Result<ExitCode> {
                 .await?;
             Ok(inventory::print_withdrawn(&report, args.output))
         }
-        Command::Account(A::List { output }) => {
-            remote::Remote::new(addr)?.account_list(output).await
-        }
-        Command::Account(A::Create {
-            username,
-            balance,
-            currency,
-            ..
-        }) => {
-            let password = account::read_password()?;
-            remote::Remote::new(addr)?
-                .account_create(&username, &password, &balance, &currency)
-                .await
-        }
-        Command::Account(A::SetPbx {
-            username,
-            host,
-            clear,
-        }) => {
-            if host.is_none() && !clear {
-                anyhow::bail!("give a host, or --clear");
-            }
-            remote::Remote::new(addr)?
-                .set_pbx(&username, host.as_deref())
-                .await
-        }
-        Command::Account(A::SetPassword { username, .. }) => {
-            let password = account::read_password()?;
-            remote::Remote::new(addr)?
-                .set_password(&username, &password)
-                .await
-        }
-        Command::Account(A::Ledger { username, limit }) => {
-            remote::Remote::new(addr)?.ledger(&username, limit).await
-        }
-        Command::Account(A::Audit) => remote::Remote::new(addr)?.balances_audit().await,
-        Command::Account(
-            ref command @ (A::Credit {
-                ref username,
-                ref amount,
-                ref description,
-            }
-            | A::Adjust {
-                ref username,
-                ref amount,
-                ref description,
-            }),
-        ) => {
-            let resource = match command {
-                A::Credit { .. } => "credits",
-                _ => "adjustments",
-            };
-            remote::Remote::new(addr)?
-                .post_money(username, resource, amount, description)
-                .await
-        }
+        Command::Account(command) => remote_account(addr, command).await,
         Command::Audit(AuditCommand::Log {
             actor,
             action,

@@ -4,10 +4,10 @@
 //! writes (mode 0600, like Vault's `~/.vault-token`).
 
 use super::account::{
-    audit_verdict, balance_line, created_line, ledger_line, list_header, list_line, mismatch_line,
-    password_line, pbx_line,
+    MAX_LEDGER_ENTRIES, balance_line, created_line, json_or, ledger_line, list_header, list_line,
+    password_line, pbx_line, print_audit, print_statement,
 };
-use super::operator::audit_line;
+use super::operator::{Output, audit_line};
 use crate::http::admin::inventory::MAX_UPLOAD_BYTES;
 use anyhow::{Context, bail};
 use serde_json::{Value, json};
@@ -80,6 +80,24 @@ impl Remote {
             }
         }
         Ok(body)
+    }
+
+    /// A text answer (CSV), errors read as `send` reads them.
+    async fn send_text(&self, request: reqwest::RequestBuilder) -> anyhow::Result<String> {
+        let response = request
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .with_context(|| format!("reaching {}", self.base))?;
+        if !response.status().is_success() {
+            let status = response.status();
+            let body: Value = response.json().await.unwrap_or(Value::Null);
+            match body["error"]["message"].as_str() {
+                Some(message) => bail!("{message}"),
+                None => bail!("{} answered {status}", self.base),
+            }
+        }
+        Ok(response.text().await?)
     }
 
     pub(super) async fn get(&self, path_and_query: &str) -> anyhow::Result<Value> {
@@ -163,6 +181,7 @@ impl Remote {
         password: &str,
         balance: &str,
         currency: &str,
+        output: Output,
     ) -> anyhow::Result<ExitCode> {
         let body = json!({"username": username, "password": password,
             "initial_balance": balance, "currency": currency});
@@ -170,71 +189,143 @@ impl Remote {
         let account = &made["account"];
         let text = |field: &str| account[field].as_str().unwrap_or("").to_owned();
         let id = account["id"].as_i64().unwrap_or(0);
-        println!(
-            "{}",
+        json_or(output, &made, || {
             created_line(&text("username"), id, &text("balance"), &text("currency"))
-        );
+        })?;
         Ok(ExitCode::SUCCESS)
     }
 
-    pub async fn set_pbx(&self, username: &str, host: Option<&str>) -> anyhow::Result<ExitCode> {
+    pub async fn set_pbx(
+        &self,
+        username: &str,
+        host: Option<&str>,
+        output: Output,
+    ) -> anyhow::Result<ExitCode> {
         let id = self.account_id(username).await?;
         let request = self
             .client
             .patch(format!("{}/accounts/{id}", self.base))
             .json(&json!({ "pbx_host": host }));
         let account = self.send(request).await?;
-        println!("{}", pbx_line(username, account["pbx_host"].as_str()));
+        json_or(output, &account, || {
+            pbx_line(username, account["pbx_host"].as_str())
+        })?;
         Ok(ExitCode::SUCCESS)
     }
 
-    pub async fn set_password(&self, username: &str, password: &str) -> anyhow::Result<ExitCode> {
+    pub async fn set_password(
+        &self,
+        username: &str,
+        password: &str,
+        output: Output,
+    ) -> anyhow::Result<ExitCode> {
         let id = self.account_id(username).await?;
-        self.post(
-            &format!("/accounts/{id}/password"),
-            &json!({ "password": password }),
-        )
-        .await?;
-        println!("{}", password_line(username));
+        let answer = self
+            .post(
+                &format!("/accounts/{id}/password"),
+                &json!({ "password": password }),
+            )
+            .await?;
+        json_or(output, &answer, || password_line(username))?;
         Ok(ExitCode::SUCCESS)
     }
 
-    /// The newest `limit` ledger entries, following the cursor.
-    pub async fn ledger(&self, username: &str, limit: i64) -> anyhow::Result<ExitCode> {
+    /// `account limit`: at most `max_calls` concurrent calls to all of an
+    /// account's numbers (`None`: no limit).
+    pub async fn account_limit(
+        &self,
+        username: &str,
+        max_calls: super::number::MaxCalls,
+        output: Output,
+    ) -> anyhow::Result<ExitCode> {
         let id = self.account_id(username).await?;
-        let mut left = limit.clamp(1, 1000);
+        let answer = self
+            .patch(
+                &format!("/accounts/{id}/limits"),
+                &json!({ "max_calls": max_calls.0 }),
+            )
+            .await?;
+        json_or(output, &answer, || {
+            format!("{username}: at most {max_calls} concurrent calls")
+        })?;
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// `account statement`: the admin API's JSON, its CSV, or the text.
+    pub async fn statement(
+        &self,
+        username: &str,
+        month: &str,
+        csv: bool,
+        output: Output,
+    ) -> anyhow::Result<ExitCode> {
+        let id = self.account_id(username).await?;
+        let mut params = vec![("month", month)];
+        params.extend(csv.then_some(("format", "csv")));
+        let path = format!(
+            "{}/accounts/{id}/statement?{}",
+            self.base,
+            serde_urlencoded::to_string(&params)?
+        );
+        if csv {
+            print!("{}", self.send_text(self.client.get(path)).await?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let answer = self.send(self.client.get(path)).await?;
+        match output {
+            Output::Json => println!("{answer}"),
+            Output::Table => print_statement(username, &answer),
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// The newest `limit` ledger entries, following the cursor; with
+    /// `--output json` one admin API page holding them all.
+    pub async fn ledger(
+        &self,
+        username: &str,
+        limit: i64,
+        output: Output,
+    ) -> anyhow::Result<ExitCode> {
+        let id = self.account_id(username).await?;
+        let mut left = limit.clamp(1, MAX_LEDGER_ENTRIES);
         let mut cursor: Option<String> = None;
+        let mut whole: Option<Value> = None;
         while left > 0 {
             let mut params = vec![("limit", left.min(500).to_string())];
             params.extend(cursor.take().map(|c| ("cursor", c)));
             let query = serde_urlencoded::to_string(&params)?;
             let page = self.get(&format!("/accounts/{id}/ledger?{query}")).await?;
-            let entries = page["entries"].as_array().cloned().unwrap_or_default();
-            for e in &entries {
-                let text = |field: &str| e[field].as_str().unwrap_or("").to_owned();
-                let id = e["id"].as_i64().unwrap_or(0);
-                let at = text("created_at");
-                let line = ledger_line(
-                    id,
-                    &at,
-                    &text("type"),
-                    &text("amount"),
-                    &text("balance_after"),
-                    &text("description"),
-                );
-                println!("{line}");
+            let count = page["entries"].as_array().map_or(0, Vec::len);
+            cursor = page["next_cursor"].as_str().map(str::to_owned);
+            whole = Some(merge_ledger_page(whole, page));
+            left -= count as i64;
+            if count == 0 || cursor.is_none() {
+                break;
             }
-            left -= entries.len() as i64;
-            match page["next_cursor"].as_str() {
-                Some(next) if !entries.is_empty() => cursor = Some(next.to_owned()),
-                _ => break,
-            }
+        }
+        let whole = whole.unwrap_or(Value::Null);
+        if output == Output::Json {
+            println!("{whole}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        for e in whole["entries"].as_array().into_iter().flatten() {
+            let text = |field: &str| e[field].as_str().unwrap_or("").to_owned();
+            let line = ledger_line(
+                e["id"].as_i64().unwrap_or(0),
+                &text("created_at"),
+                &text("type"),
+                &text("amount"),
+                &text("balance_after"),
+                &text("description"),
+            );
+            println!("{line}");
         }
         Ok(ExitCode::SUCCESS)
     }
 
     /// Every balance against its ledger sum, in the database path's order.
-    pub async fn balances_audit(&self) -> anyhow::Result<ExitCode> {
+    pub async fn balances_audit(&self, output: Output) -> anyhow::Result<ExitCode> {
         let mut accounts = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
@@ -249,15 +340,7 @@ impl Remote {
             }
         }
         accounts.sort_by(|a, b| a["username"].as_str().cmp(&b["username"].as_str()));
-        let broken: Vec<_> = accounts.iter().filter(|a| a["ok"] == false).collect();
-        for a in &broken {
-            let text = |field: &str| a[field].as_str().unwrap_or("").to_owned();
-            println!(
-                "{}",
-                mismatch_line(&text("username"), &text("balance"), &text("ledger_sum"))
-            );
-        }
-        Ok(audit_verdict(broken.len()))
+        Ok(print_audit(&Value::Array(accounts), output))
     }
 
     /// `kind` is "credits" or "adjustments".
@@ -267,6 +350,7 @@ impl Remote {
         kind: &str,
         amount: &str,
         description: &str,
+        output: Output,
     ) -> anyhow::Result<ExitCode> {
         let id = self.account_id(username).await?;
         let posted = self
@@ -276,10 +360,9 @@ impl Remote {
             )
             .await?;
         let text = |field: &str| posted[field].as_str().unwrap_or("").to_owned();
-        println!(
-            "{}",
+        json_or(output, &posted, || {
             balance_line(username, &text("balance"), &text("currency"))
-        );
+        })?;
         Ok(ExitCode::SUCCESS)
     }
 
@@ -357,6 +440,20 @@ impl Remote {
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// The ledger pages fetched so far as one page: the entries of both, the
+/// newer page's account fields and the older page's `next_cursor`.
+fn merge_ledger_page(whole: Option<Value>, mut page: Value) -> Value {
+    let Some(mut whole) = whole else {
+        return page;
+    };
+    let older = page["entries"].as_array_mut().map(std::mem::take);
+    if let Some(entries) = whole["entries"].as_array_mut() {
+        entries.extend(older.unwrap_or_default());
+    }
+    whole["next_cursor"] = page["next_cursor"].take();
+    whole
 }
 
 fn progress_bar(bytes: u64) -> indicatif::ProgressBar {

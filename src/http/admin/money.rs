@@ -3,11 +3,12 @@
 
 use super::accounts::amount;
 use super::{Admin, cursor, json_body, limit, next_cursor, path_id, query};
+use crate::domain::Currency;
 use crate::domain::operator::Access;
 use crate::http::AppState;
 use crate::http::error::{ApiError, ErrorBody};
 use crate::http::wire::LedgerEntryJson;
-use crate::service::{Posted, Posting};
+use crate::service::{AccountSummary, LedgerEntry, Posted, Posting};
 use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
@@ -103,14 +104,19 @@ async fn post_money(
         .service
         .post_money_as(Some(op), id, &posting, idempotency)
         .await?;
-    let currency = account.currency;
-    Ok(Json(PostedJson {
-        account_id: posted.account_id,
-        currency: currency.code().to_owned(),
-        balance: currency.format_minor(posted.balance_minor),
-        entry: LedgerEntryJson::new(&posted.entry, currency),
-        replayed: posted.replayed,
-    }))
+    Ok(Json(PostedJson::new(&posted, account.currency)))
+}
+
+impl PostedJson {
+    pub fn new(posted: &Posted, currency: Currency) -> PostedJson {
+        PostedJson {
+            account_id: posted.account_id,
+            currency: currency.code().to_owned(),
+            balance: currency.format_minor(posted.balance_minor),
+            entry: LedgerEntryJson::new(&posted.entry, currency),
+            replayed: posted.replayed,
+        }
+    }
 }
 
 /// Credit an account (billing). Retry-safe with `Idempotency-Key`.
@@ -184,17 +190,24 @@ pub async fn ledger(
     let limit = limit(params.limit)?;
     let before = cursor(params.cursor.as_deref())?;
     let (account, entries) = state.service.account_ledger(id, before, limit).await?;
-    let currency = account.currency;
-    Ok(Json(AdminLedger {
-        account_id: account.id,
-        currency: currency.code().to_owned(),
-        balance: currency.format_minor(account.balance_minor),
-        next_cursor: next_cursor(entries.iter().map(|e| e.id), entries.len(), limit),
-        entries: entries
-            .iter()
-            .map(|e| LedgerEntryJson::new(e, currency))
-            .collect(),
-    }))
+    Ok(Json(AdminLedger::new(&account, &entries, limit)))
+}
+
+impl AdminLedger {
+    /// A page of at most `limit` entries of `account`'s ledger.
+    pub fn new(account: &AccountSummary, entries: &[LedgerEntry], limit: i64) -> AdminLedger {
+        let currency = account.currency;
+        AdminLedger {
+            account_id: account.id,
+            currency: currency.code().to_owned(),
+            balance: currency.format_minor(account.balance_minor),
+            next_cursor: next_cursor(entries.iter().map(|e| e.id), entries.len(), limit),
+            entries: entries
+                .iter()
+                .map(|e| LedgerEntryJson::new(e, currency))
+                .collect(),
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -206,6 +219,20 @@ pub struct BalanceAuditJson {
     pub ledger_sum: String,
     /// Balance equals the ledger sum.
     pub ok: bool,
+}
+
+impl BalanceAuditJson {
+    /// One account's balance against its ledger sum, both in minor units.
+    pub fn new(account: &AccountSummary, balance: i64, ledger_sum: i64) -> BalanceAuditJson {
+        BalanceAuditJson {
+            account_id: account.id,
+            username: account.username.clone(),
+            currency: account.currency.code().to_owned(),
+            balance: account.currency.format_minor(balance),
+            ledger_sum: account.currency.format_minor(ledger_sum),
+            ok: balance == ledger_sum,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -233,14 +260,7 @@ pub async fn balances_audit(
     let mut rows = Vec::with_capacity(accounts.len());
     for account in &accounts {
         let (balance, sum) = state.service.audit_account(account.id).await?;
-        rows.push(BalanceAuditJson {
-            account_id: account.id,
-            username: account.username.clone(),
-            currency: account.currency.code().to_owned(),
-            balance: account.currency.format_minor(balance),
-            ledger_sum: account.currency.format_minor(sum),
-            ok: balance == sum,
-        });
+        rows.push(BalanceAuditJson::new(account, balance, sum));
     }
     Ok(Json(BalanceAuditPage {
         mismatches: rows.iter().filter(|r| !r.ok).count(),
