@@ -7,7 +7,7 @@ use super::super::session::{CsrfToken, OperatorSession};
 use super::inventory::inventory_page;
 use super::refused_unless;
 use crate::domain::operator::Access;
-use crate::domain::{CountryCode, DidType};
+use crate::domain::{CountryCode, DidType, E164};
 use crate::http::AppState;
 use crate::service::{Error, Withdrawal, Withdrawn};
 use crate::store::dids::NumberFilter;
@@ -22,7 +22,7 @@ pub fn form(csrf: &CsrfToken) -> Markup {
         form.card method="post" action="/operator/inventory/withdraw" {
             h2 { "Withdraw available numbers" }
             (csrf_field(csrf))
-            label for="withdraw-numbers" { "Numbers (E.164, one per line)" }
+            label for="withdraw-numbers" { "Numbers (international format, one per line)" }
             textarea #withdraw-numbers name="numbers" rows="4" {}
             label for="withdraw-country" { "Country" }
             select #withdraw-country name="country" {
@@ -68,7 +68,7 @@ fn withdrawal(form: &WithdrawForm) -> Result<Withdrawal, Error> {
     };
     Ok(Withdrawal {
         filter: NumberFilter {
-            country: country.map(|c| c.as_str().to_owned()),
+            country: country.as_ref().map(|c| c.as_str().to_owned()),
             did_type: did_type.map(|t| t.code().to_owned()),
             ..NumberFilter::default()
         },
@@ -78,9 +78,18 @@ fn withdrawal(form: &WithdrawForm) -> Result<Withdrawal, Error> {
             .lines()
             .map(str::trim)
             .filter(|line| !line.is_empty())
-            .map(str::to_owned)
+            .map(|line| listed(line, country.as_ref()))
             .collect(),
     })
+}
+
+/// A listed number in E.164, as the page shows numbers with spaces (national
+/// input is read in the chosen country); a line that is no phone number is
+/// passed on as typed, and reported as not in the inventory.
+fn listed(line: &str, country: Option<&CountryCode>) -> String {
+    E164::parse(line, country)
+        .map(|e164| e164.as_str().to_owned())
+        .unwrap_or_else(|_| line.to_owned())
 }
 
 /// Why a listed number stayed on sale, in words.
