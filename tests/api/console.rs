@@ -94,6 +94,20 @@ impl<'a> Visitor<'a> {
         assert_eq!(response.status, StatusCode::SEE_OTHER, "{}", response.body);
     }
 
+    async fn operator(app: &'a TestApp, role: Role) -> Visitor<'a> {
+        let key = app
+            .service
+            .create_operator_key(role.code(), role, None)
+            .await
+            .expect("key");
+        let mut visitor = Visitor::new(app).await;
+        let login = visitor
+            .post("/operator/login", &[("key", key.as_str())])
+            .await;
+        assert_eq!(login.status, StatusCode::SEE_OTHER, "{}", login.body);
+        visitor
+    }
+
     fn session_token(&self) -> String {
         self.cookies
             .iter()
@@ -285,5 +299,64 @@ on_both_backends! {
         }
         let customer = visitor.get("/numbers").await;
         assert_eq!(customer.headers["location"], "/login");
+    }
+
+    async fn an_admin_withdraws_numbers_from_sale_and_a_readonly_operator_cannot() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let alice = app.account_with_balance("alice", 20_00).await;
+        app.buy(&alice, "FR", FR_LANDLINE_1).await;
+        // As the pages show numbers: with spaces.
+        let listed = format!("+33 1 23 45 67 90\n{FR_LANDLINE_1}\nnot a number\n");
+
+        let mut viewer = Visitor::operator(&app, Role::Readonly).await;
+        assert!(!html(&viewer.get("/operator/inventory").await).contains("Withdraw available numbers"));
+        let refused = viewer.post("/operator/inventory/withdraw", &[("numbers", listed.as_str())]).await;
+        assert_eq!(refused.status, StatusCode::FORBIDDEN);
+        assert_eq!(app.available(&alice, "FR").await.len(), 2, "nothing withdrawn");
+
+        let mut admin = Visitor::operator(&app, Role::Admin).await;
+        assert!(html(&admin.get("/operator/inventory").await).contains("Withdraw available numbers"));
+        let page = admin.post("/operator/inventory/withdraw", &[("numbers", listed.as_str())]).await;
+        assert_eq!(page.status, StatusCode::OK);
+        let text = html(&page);
+        assert!(text.contains("Withdrawn: 1. Left as they were: 2."), "{text}");
+        assert!(text.contains("sold to a customer") && text.contains("not in the inventory"), "{text}");
+        let on_sale: Vec<_> = app.available(&alice, "FR").await.iter().map(|d| d["did_number"].clone()).collect();
+        assert_eq!(on_sale, [FR_MOBILE], "the landline is off sale");
+
+        let by_type = admin.post("/operator/inventory/withdraw", &[("country", "FR"), ("type", "mobile_voice")]).await;
+        assert!(html(&by_type).contains("Withdrawn: 1."), "{}", html(&by_type));
+        assert!(app.available(&alice, "FR").await.is_empty());
+        assert_eq!(app.available(&alice, "US").await.len(), 1, "another country stays on sale");
+    }
+
+    async fn the_number_page_shows_its_history_newest_first_with_paging() {
+        let app = TestApp::spawn().await;
+        standard_inventory(&app).await;
+        let alice = app.account_with_balance("alice", 20_00).await;
+        let did_id = app.buy(&alice, "FR", FR_LANDLINE_1).await;
+        let forwarded = app.forward(&alice, &did_id, "pstn", "+33612345678").await;
+        assert_eq!(forwarded.status, StatusCode::OK, "{}", forwarded.body);
+
+        let mut viewer = Visitor::operator(&app, Role::Readonly).await;
+        let page = viewer.get("/operator/numbers?number=%2B33123456789").await;
+        let text = html(&page);
+        let history = &text[text.find("id=\"history-events\"").expect("history table")..];
+        let forward_at = history.find("<td>forwarded</td>").expect("the forward");
+        let purchase_at = history.find("<td>assigned</td>").expect("the purchase");
+        assert!(forward_at < purchase_at, "newest first: {history}");
+        assert!(history.contains("forwarded (pstn) to +33612345678"), "{history}");
+        assert!(!text.contains("Older events"), "one page: {text}");
+
+        for n in 0..20 {
+            let to = format!("+336123456{n:02}");
+            assert_eq!(app.forward(&alice, &did_id, "pstn", &to).await.status, StatusCode::OK);
+        }
+        let first = viewer.get("/operator/numbers?number=%2B33123456789").await;
+        assert!(!html(&first).contains("<td>assigned</td>"), "the purchase is on the next page");
+        let older = html(&first).split("id=\"history-older\" href=\"").nth(1).and_then(|s| s.split('"').next()).expect("older link").replace("&amp;", "&");
+        let second = viewer.get(&older).await;
+        assert!(html(&second).contains("<td>assigned</td>"), "{}", html(&second));
     }
 }

@@ -1,6 +1,6 @@
 //! The operator scenario: sign in with a key, create an account, credit it,
-//! upload a CSV with one bad row and see it reported, see the sale on the
-//! dashboard.
+//! upload a CSV with one bad row and see it reported, withdraw a number,
+//! see a number's history, see the sale on the dashboard.
 
 use super::driver::Browser;
 use crate::helpers::TestApp;
@@ -65,16 +65,45 @@ pub async fn runs_the_shop(browser: &Browser, app: &TestApp) {
     browser.assert_accessible().await;
     browser.shoot("operator-upload-report").await;
 
+    // The uploaded number goes off sale again.
+    browser.fill("#withdraw-numbers", "+33123456791").await;
     browser
-        .goto("/operator/numbers?number=%2B33123456791")
+        .click_and_wait("form[action='/operator/inventory/withdraw'] button")
+        .await;
+    let withdrawn = browser.text("#withdraw-report").await;
+    assert!(withdrawn.contains("Withdrawn: 1."), "{withdrawn}");
+    browser.assert_accessible().await;
+    browser.shoot("operator-withdraw").await;
+
+    // The customer scenario bought, forwarded and released this number.
+    browser
+        .goto("/operator/numbers?number=%2B33123456789")
         .await;
     assert!(
         browser
             .text("#found-number")
             .await
-            .contains("+33 1 23 45 67 91")
+            .contains("+33 1 23 45 67 89")
+    );
+    let history = browser.text("#history-events").await;
+    let order: Vec<_> = ["released", "forwarded", "assigned"]
+        .iter()
+        .map(|event| history.find(event))
+        .collect();
+    assert!(
+        order.iter().all(Option::is_some) && order.is_sorted(),
+        "newest first: {history}"
     );
     browser.assert_accessible().await;
+    browser
+        .client
+        .execute(
+            "document.getElementById('history').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .expect("scrolled to the history");
+    browser.shoot("operator-number-history").await;
     browser.goto("/operator/audit").await;
     let audit = browser.text("#audit").await;
     assert!(

@@ -1,5 +1,6 @@
 //! `/operator/inventory`: counts per country, type and status; CSV upload
-//! with the per-line report (the admin API's strict import); reprice.
+//! with the per-line report (the admin API's strict import); reprice;
+//! withdraw (in `withdraw.rs`).
 
 use super::super::page::{alert, countries, country_name, csrf_field, message, notice};
 use super::super::session::{CsrfToken, OperatorSession};
@@ -73,7 +74,7 @@ fn reprice_form(csrf: &CsrfToken, currency: Currency) -> Markup {
     }
 }
 
-async fn inventory_page(
+pub(super) async fn inventory_page(
     state: &AppState,
     operator: &OperatorSession,
     csrf: &CsrfToken,
@@ -86,7 +87,11 @@ async fn inventory_page(
     let manage = may(&operator.0, Access::Manage);
     let body = html! {
         @if let Some(banner) = banner { (banner) }
-        @if manage { div.charts { (upload_form(csrf)) (reprice_form(csrf, state.service.settings().default_currency)) } }
+        @if manage { div.charts {
+            (upload_form(csrf))
+            (reprice_form(csrf, state.service.settings().default_currency))
+            (super::withdraw::form(csrf))
+        } }
         (counts)
     };
     page(csrf, "Inventory", body)

@@ -6,9 +6,11 @@ mod accounts;
 mod audit;
 mod charts;
 mod dashboard;
+mod history;
 mod inventory;
 mod login;
 mod numbers;
+mod withdraw;
 
 use super::page::{Side, alert, layout, message};
 use super::session::CsrfToken;
@@ -71,6 +73,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/operator/inventory/reprice",
             post(inventory::reprice).fallback(unserved),
+        )
+        .route(
+            "/operator/inventory/withdraw",
+            post(withdraw::withdraw).fallback(unserved),
         )
         .route("/operator/numbers", get(numbers::find).fallback(unserved))
         .route(

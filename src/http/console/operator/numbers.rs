@@ -1,5 +1,5 @@
 //! `/operator/numbers`: find a number (or an owner's numbers) and force a
-//! release with a reason. History comes with the webhooks work, not here.
+//! release with a reason; a found number shows its history (`history.rs`).
 
 use super::super::page::{alert, csrf_field, day, message, money, money_in, notice, number, when};
 use super::super::session::{CsrfToken, OperatorSession};
@@ -22,6 +22,9 @@ pub struct FindQuery {
     /// An account id or username.
     #[serde(default)]
     owner: String,
+    /// The history page's cursor.
+    #[serde(default)]
+    before: String,
 }
 
 fn search_form(query: &FindQuery) -> Markup {
@@ -85,7 +88,11 @@ async fn found(
         let e164 = E164::parse(typed, None)
             .map_err(|e| Error::bad_request("invalid_number", e.to_string()))?;
         let found = state.service.number_detail(e164.as_str()).await?;
-        return Ok(detail(csrf, &found, may(&operator.0, Access::Manage)));
+        let history = super::history::section(state, e164.as_str(), &query.before).await?;
+        return Ok(html! {
+            (detail(csrf, &found, may(&operator.0, Access::Manage)))
+            (history)
+        });
     }
     let owner = query.owner.trim();
     if owner.is_empty() {
@@ -160,7 +167,7 @@ pub async fn force_release(
     };
     let query = FindQuery {
         number: form.number,
-        owner: String::new(),
+        ..FindQuery::default()
     };
     find_page(&state, &operator, &csrf, &query, Some(banner)).await
 }
