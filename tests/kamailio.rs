@@ -106,6 +106,8 @@ impl Kamailio {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .kill_on_drop(true)
+            // Its own process group, so that stopping it stops the workers it forks.
+            .process_group(0)
             .spawn()
             .expect("kamailio starts");
         let kamailio = Kamailio { child, port, log };
@@ -148,7 +150,14 @@ impl Kamailio {
 }
 
 impl Drop for Kamailio {
+    /// Kills the whole process group: SIGKILL to the main process alone left
+    /// its forked workers running (a CI run left three behind).
     fn drop(&mut self) {
+        if let Some(pid) = self.child.id() {
+            let _ = std::process::Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+        }
         let _ = self.child.start_kill();
     }
 }
