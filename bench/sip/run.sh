@@ -79,13 +79,17 @@ def request(method, uri, branch, call_id, to=None):
               f"Call-ID: {call_id}\r\nCSeq: 1 {method}\r\nMax-Forwards: 70\r\n"
               "Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", port))
 
-def answer():
-    head = s.recv(65535).decode(errors="replace").split("\r\n\r\n")[0].split("\r\n")
-    fields = {}
-    for line in head[1:]:
-        name, _, value = line.partition(":")
-        fields.setdefault(name.strip().lower(), value.strip())
-    return int(head[0].split()[1]), fields
+def answer(call_id=None):
+    # A late answer to an earlier OPTIONS (a server slow to start gets
+    # several) is skipped: only this request's Call-ID counts.
+    while True:
+        head = s.recv(65535).decode(errors="replace").split("\r\n\r\n")[0].split("\r\n")
+        fields = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            fields.setdefault(name.strip().lower(), value.strip())
+        if call_id is None or fields.get("call-id") == call_id:
+            return int(head[0].split()[1]), fields
 
 deadline = time.time() + 20
 while True:
@@ -99,7 +103,7 @@ while True:
 for number in numbers:
     uri, branch, call_id = f"sip:{number}@127.0.0.1:{port}", "z9hG4bK" + uuid.uuid4().hex, uuid.uuid4().hex
     request("INVITE", uri, branch, call_id)
-    status, fields = answer()
+    status, fields = answer(call_id)
     request("ACK", uri, branch, call_id, fields.get("to"))
     print(number, status, fields.get("contact", "-"))
 EOF
@@ -286,6 +290,8 @@ check_routes() {
   while read -r number status contact; do
     local want="404 -"
     [ "$number" = +33999999999 ] || want="302 <$(grep -m1 "^$number;" "$WORK/routes.csv" | cut -d';' -f2)>"
+    # The first Contact without its parameters (a failover list adds ;q=).
+    [ "$contact" = - ] || contact="${contact%%>*}>"
     [ "$status $contact" = "$want" ] || { echo "$1: $number answered $status $contact, expected $want" >&2; exit 1; }
   done <<< "$answers"
   echo "   $1 routes the sample DIDs ($SAMPLES) as didhub's database says; unknown → 404" >&2
