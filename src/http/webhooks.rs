@@ -3,19 +3,17 @@
 //! the delivery attempts of the last 30 days, and replays.
 
 use super::AppState;
-use super::admin::{cursor, json_body, limit, next_cursor, path_id, query};
+use super::admin::{bearer_and_source, cursor, json_body, limit, next_cursor, path_id, query};
 use super::error::{ApiError, ErrorBody};
 use crate::domain::billing::rfc3339;
-use crate::service::{Endpoint, Error, parse_event_types};
+use crate::service::{Endpoint, parse_event_types};
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
 use axum::http::StatusCode;
-use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use utoipa::{IntoParams, ToSchema};
 
 pub fn router() -> Router<AppState> {
@@ -35,16 +33,7 @@ impl FromRequestParts<AppState> for Customer {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Customer, ApiError> {
-        let token = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError(Error::Unauthorized))?;
-        let source = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let (token, source) = bearer_and_source(parts)?;
         Ok(Customer(state.service.authenticate(token, source).await?))
     }
 }

@@ -50,22 +50,28 @@ impl FromRequestParts<AppState> for Admin {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Admin, ApiError> {
-        let key = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or(ApiError(Error::Unauthorized))?;
-        // Without connection info (a router served without it) every caller
-        // shares one throttle bucket: stricter, never looser.
-        let source = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+        let (key, source) = bearer_and_source(parts)?;
         Ok(Admin(
             state.service.authenticate_operator(key, source).await?,
         ))
     }
+}
+
+/// The `Authorization: Bearer` credential and the client's address, which
+/// the failed-attempt throttles count by. Without connection info (a router
+/// served without it) every caller shares one bucket: stricter, never looser.
+pub(crate) fn bearer_and_source(parts: &Parts) -> Result<(&str, IpAddr), ApiError> {
+    let credential = parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError(Error::Unauthorized))?;
+    let source = parts
+        .extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    Ok((credential, source))
 }
 
 fn invalid_body(message: String) -> ApiError {
