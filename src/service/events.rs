@@ -100,6 +100,18 @@ impl Service {
             .await?
             .ok_or(Error::DidNotFound)?;
         let did = Did::try_from(row)?;
+        self.number_event_of(tx, event_type, account_id, &did).await
+    }
+
+    /// [`Self::number_event`] for a caller that already holds the number as
+    /// the change left it (a purchase's `RETURNING` row): no second read.
+    pub(crate) async fn number_event_of(
+        &self,
+        tx: &mut Tx,
+        event_type: EventType,
+        account_id: i64,
+        did: &Did,
+    ) -> Result<()> {
         let state = json!({ "account_id": account_id, "number": did });
         let key = OrderingKey::Number(&did.number);
         self.emit(tx, event_type, Some(account_id), key, &state)

@@ -205,11 +205,11 @@ impl Service {
             idempotency::complete(&mut *tx, account_id, key, 200, &body).await?;
         }
         for s in &sold {
-            self.number_event(
+            self.number_event_of(
                 &mut tx,
                 EventType::NumberAssigned,
                 account_id,
-                s.purchase.did.id,
+                &s.purchase.did,
             )
             .await?;
             self.announce(&mut tx, &s.purchase.did.number).await?;

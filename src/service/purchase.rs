@@ -105,11 +105,11 @@ impl Service {
                 .map_err(|e| Error::Internal(format!("encoding purchase: {e}")))?;
             idempotency::complete(&mut *tx, account_id, key, 200, &body).await?;
         }
-        self.number_event(
+        self.number_event_of(
             &mut tx,
             EventType::NumberAssigned,
             account_id,
-            purchase.did.id,
+            &purchase.did,
         )
         .await?;
         self.announce(&mut tx, &purchase.did.number).await?;
